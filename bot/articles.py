@@ -1,0 +1,189 @@
+"""Load sources into `Article`s: read, decode, extract, normalise. No store, no embedding.
+
+Every failure is a `LoadError` naming the input and saying what to do, so a batch can report
+one line per bad input and go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from bot.errors import BotError
+from bot.schema import Article
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
+HTML_SUFFIXES = {".html", ".htm"}
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+
+
+class LoadError(BotError):
+    """A source that cannot become an article; `str()` is the one line a user sees."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to ingest: a file found on disk, or an error found while looking."""
+
+    path: Path | None
+    error: LoadError | None = None
+
+
+def expand(paths: list[str | Path]) -> Iterator[Input]:
+    """Files to ingest from files and folders (recursive), in a stable order."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            yield Input(None, LoadError(str(raw), "no such file or folder; check the path"))
+        elif path.is_dir():
+            yield from _walk(path)
+        elif path.suffix.lower() not in SUFFIXES:
+            yield Input(None, LoadError(str(raw), _unsupported(path)))
+        else:
+            yield Input(path)
+
+
+def _walk(folder: Path) -> Iterator[Input]:
+    errors: list[OSError] = []
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, onerror=errors.append):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in files
+                  if not f.startswith(".") and Path(f).suffix.lower() in SUFFIXES]
+    for err in errors:
+        yield Input(None, LoadError(str(err.filename), "cannot read this folder; check its permissions"))
+    for path in sorted(found):
+        yield Input(path)
+
+
+def _unsupported(path: Path) -> str:
+    return f"unsupported file type '{path.suffix or '(none)'}'; use {', '.join(sorted(SUFFIXES))}"
+
+
+def load_file(path: Path, max_bytes: int) -> Article:
+    """Read one file into an Article, or raise LoadError."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(source, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB "
+                                    "limit; split it or raise BOT_MAX_FILE_MB")
+        data = path.read_bytes()
+    except PermissionError:
+        raise LoadError(source, "permission denied; check the file's permissions") from None
+    except IsADirectoryError:
+        raise LoadError(source, "is a folder, not a file") from None
+    except OSError as e:
+        raise LoadError(source, f"cannot read ({e.strerror or e}); check the file") from None
+    key = str(path.resolve())
+    suffix = path.suffix.lower()
+    text = decode(data, source)
+    if suffix in HTML_SUFFIXES:
+        return article_from_html(text, source=source, key=key)
+    return article_from_text(text, source=source, key=key, markdown=suffix != ".txt")
+
+
+def decode(data: bytes, source: str) -> str:
+    """Bytes to text: UTF-8 only (with or without BOM); binary is refused, not guessed."""
+    if b"\x00" in data[:8192]:
+        raise LoadError(source, "looks like a binary file, not text; convert it to .txt, .md or .html")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoadError(source, f"is not valid UTF-8 (bad byte at offset {e.start}); "
+                                "re-save it as UTF-8") from None
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > 0.05 * max(1, len(text[:8192])):
+        raise LoadError(source, "looks like a binary file, not text; convert it to .txt, .md or .html")
+    return text
+
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+def article_from_text(text: str, source: str, key: str | None = None, markdown: bool = False,
+                      title: str | None = None, published: str | None = None,
+                      meta: dict | None = None) -> Article:
+    """A plain-text or markdown article; the title is front matter or the first line."""
+    front: dict[str, str] = {}
+    if markdown:
+        m = _FRONT_MATTER.match(text)
+        if m:
+            front = _parse_front_matter(m.group(1))
+            text = text[m.end():]
+    body = normalise(text)
+    if not body:
+        raise LoadError(source, "is empty (no text to ingest)")
+    title = title or front.get("title") or _first_line(body)
+    if markdown:
+        title = title.lstrip("#").strip()
+    published = published or _iso_date(front.get("date") or front.get("published"))
+    return make_article(body, title=title, source=front.get("source") or source, key=key,
+                        published=published, meta=meta)
+
+
+def article_from_html(html: str, source: str, key: str | None = None) -> Article:
+    """Extract the article from an HTML page (trafilatura): body, title, date, canonical URL."""
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
+                                          include_tables=False, deduplicate=True)
+    except Exception as e:  # trafilatura raises a zoo of parser errors on broken markup
+        raise LoadError(source, f"cannot parse this HTML ({type(e).__name__}); check the file") from None
+    body = normalise("\n\n".join((doc.text or "").splitlines())) if doc else ""
+    if not body:
+        raise LoadError(source, "no article text found in this HTML page")
+    meta = {k: v for k, v in {"author": doc.author, "canonical_url": doc.url,
+                              "sitename": doc.sitename}.items() if v}
+    return make_article(body, title=doc.title or _first_line(body), source=source,
+                        key=key, published=_iso_date(doc.date), meta=meta)
+
+
+def make_article(text: str, title: str, source: str, key: str | None = None,
+                 published: str | None = None, meta: dict | None = None) -> Article:
+    """The one constructor: ids and hashes are computed the same way for every loader."""
+    content_hash = hashlib.sha256(text.encode()).hexdigest()
+    identity = key or source or content_hash
+    article_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Article(article_id=article_id, title=title.strip()[:300], source=source, text=text,
+                   published=published, content_hash=content_hash, meta=meta or {})
+
+
+def normalise(text: str) -> str:
+    """Canonical text: Unix newlines, no trailing spaces, at most one blank line in a row."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    lines = [line.rstrip() for line in text.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return text.strip()
+
+
+def _first_line(text: str) -> str:
+    line = text.split("\n", 1)[0].strip()
+    return line if len(line) <= 200 else line[:197].rsplit(" ", 1)[0] + "..."
+
+
+def _parse_front_matter(block: str) -> dict[str, str]:
+    out = {}
+    for line in block.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip().lower()] = v.strip().strip("\"'")
+    return out
+
+
+def _iso_date(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _DATE.search(value)
+    return m.group(1) if m else None

@@ -1,0 +1,124 @@
+"""One settings object, one place.
+
+Precedence, lowest first: field defaults < `.env` file < environment variables < explicit
+overrides (command-line flags). Every setting is declared once below with its environment
+variable, so `bot config`, `.env.example` and the loader cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from dotenv import dotenv_values
+
+from bot.errors import BotError
+
+
+class ConfigError(BotError):
+    """A setting has a value the bot cannot use."""
+
+
+def _setting(env: str, default: Any, help: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    store_dir: Path = _setting("BOT_STORE_DIR", Path(".bot"), "Where the embedded store lives.")
+    chroma_url: str = _setting("BOT_CHROMA_URL", "", "A Chroma server URL; empty = embedded store.")
+    chroma_token: str = _setting(
+        "BOT_CHROMA_TOKEN", "", "Token sent to the Chroma server (Authorization: Bearer).", True
+    )
+    collection: str = _setting("BOT_COLLECTION", "default", "Collection to ingest into and ask.")
+    embeddings: str = _setting("BOT_EMBEDDINGS", "local", "Embeddings: local (offline) or openai.")
+    embedding_model: str = _setting(
+        "BOT_EMBEDDING_MODEL", "", "Embedding model name (default depends on BOT_EMBEDDINGS)."
+    )
+    openai_api_key: str = _setting("OPENAI_API_KEY", "", "API key for OpenAI(-compatible).", True)
+    openai_base_url: str = _setting(
+        "OPENAI_BASE_URL", "", "Base URL of an OpenAI-compatible server (Ollama, vLLM, ...)."
+    )
+    chat_model: str = _setting("BOT_CHAT_MODEL", "gpt-4o-mini", "Chat model for LLM answers.")
+    llm_timeout: float = _setting("BOT_LLM_TIMEOUT", 60.0, "Seconds before an LLM call gives up.")
+    llm_retries: int = _setting("BOT_LLM_RETRIES", 2, "Retries on 429/5xx before falling back.")
+    chunk_size: int = _setting("BOT_CHUNK_SIZE", 800, "Target chunk size in characters.")
+    chunk_overlap: int = _setting("BOT_CHUNK_OVERLAP", 150, "Overlap between chunks (chars).")
+    top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
+    max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
+    embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+    ) -> "Settings":
+        """Build settings from `.env`, then the environment, then `overrides` (field names)."""
+        values: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if env is None else env)
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.metadata["env"] in values:
+                kwargs[f.name] = _coerce(f.name, f.default, values[f.metadata["env"]])
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                kwargs[name] = _coerce(name, getattr(cls, name), value)
+        return cls(**kwargs)
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """An LLM is configured: a key (OpenAI) or a base URL (any compatible server)."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never be printed, logged or returned."""
+        return [getattr(self, f.name) for f in fields(self) if f.metadata["secret"]
+                and getattr(self, f.name)]
+
+    def masked(self) -> dict[str, str]:
+        """Effective settings keyed by environment variable, secrets masked."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["secret"]:
+                value = mask(str(value))
+            out[f.metadata["env"]] = str(value)
+        return out
+
+
+def mask(secret: str) -> str:
+    """Show that a secret is set without showing any of it."""
+    return "(set, hidden)" if secret else "(not set)"
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(env var, default, help) for every setting: the source of `.env.example`."""
+    return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def _coerce(name: str, default: Any, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    raw = raw.strip()
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw).expanduser()
+    except ValueError:
+        raise ConfigError(f"setting {name}: {raw!r} is not a valid {type(default).__name__}") from None
+    return raw

@@ -1,0 +1,167 @@
+"""The records that cross module lines: article → chunk → passage → draft → answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    article_id: str
+    title: str
+    source: str
+    text: str
+    published: str | None = None  # ISO date (YYYY-MM-DD) when known
+    ingested_at: str | None = None  # ISO timestamp, set by the store
+    content_hash: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)  # author, canonical_url, guid, pages...
+
+    def to_dict(self, with_text: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "article_id": self.article_id,
+            "title": self.title,
+            "source": self.source,
+            "published": self.published,
+        }
+        if with_text:
+            out["text"] = self.text
+        return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    article_id: str
+    chunk_no: int
+    start: int
+    end: int
+    text: str
+
+    @property
+    def chunk_id(self) -> str:
+        # Deterministic ids make re-ingest a diff and deletes exact.
+        return f"{self.article_id}:{self.chunk_no}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk, with the article it belongs to and how it ranked."""
+
+    chunk: Chunk
+    article: Article
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Evidence an answerer claims: unverified until `citations.verify` finds it."""
+
+    article_id: str
+    text: str
+    near: int | None = None  # where in the article the answerer saw it, to pick among repeats
+
+
+@dataclass
+class DraftStatement:
+    text: str
+    quotes: list[Quote]
+
+
+@dataclass
+class Draft:
+    """What an answerer (extractive or LLM) produces before verification."""
+
+    statements: list[DraftStatement]
+    short_answer: str | None = None
+    refused: bool = False
+    mode: str = "extractive"
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    article_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+    quote: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Statement:
+    text: str
+    citations: list[int]  # numbers into the answer's citation list
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    short_answer: str | None
+    refused: bool
+    mode: str
+    citations: list[Citation]
+    statements: list[Statement] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notice: str | None = None
+    standalone_question: str | None = None  # the question as searched, when history changed it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "short_answer": self.short_answer,
+            "refused": self.refused,
+            "mode": self.mode,
+            "citations": [c.to_dict() for c in self.citations],
+            "statements": [asdict(s) for s in self.statements],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "notice": self.notice,
+            "standalone_question": self.standalone_question,
+        }
+
+
+@dataclass
+class IngestFailure:
+    source: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[IngestFailure] = field(default_factory=list)
+    chunks: int = 0
+
+    def merge(self, other: "IngestReport") -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.chunks += other.chunks
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.failed)} failed"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": [asdict(f) for f in self.failed],
+            "chunks": self.chunks,
+        }

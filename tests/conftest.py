@@ -1,0 +1,87 @@
+"""Shared fixtures. Tests run with the network off: any connection to a non-loopback address
+fails loudly, so a hidden download cannot pass unnoticed."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_f7985a03bbf30fbd.txt"
+EVAL = SHARED / "eval"
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else None
+    if host is not None:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+            if host not in ("localhost",):
+                raise OSError(f"test tried to reach {host!r}: the network is off in tests")
+        if ip is not None and not ip.is_loopback:
+            raise OSError(f"test tried to reach {host}: the network is off in tests")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def network_off():
+    socket.socket.connect = _guarded_connect
+    yield
+    socket.socket.connect = _real_connect
+
+
+BOT_ENV_PREFIXES = ("BOT_", "OPENAI_", "SLACK_")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No setting leaks in from the developer's shell or a .env in the working directory."""
+    for key in list(os.environ):
+        if key.startswith(BOT_ENV_PREFIXES):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from bot.config import Settings
+
+    return Settings.load(env={}, env_file=None).with_(store_dir=tmp_path / "store")
+
+
+@pytest.fixture
+def bot(settings):
+    from bot import Bot
+
+    return Bot(settings)
+
+
+@pytest.fixture
+def seeded(bot):
+    report = bot.ingest([SEEDS])
+    assert report.added and not report.failed
+    return bot
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None,
+            input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real CLI as a user runs it (`python -m bot` == the `bot` console script)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env["NO_COLOR"] = "1"
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, input=input, timeout=timeout)
