@@ -47,12 +47,12 @@ def ingest_articles(articles: list[Article], store: Store, embedder: Embedder, s
     report = IngestReport()
     store.repair()  # finish off anything an interrupted ingest left pending
     todo: list[tuple[Article, str]] = []  # (article, "added" | "updated")
-    seen: set[str] = set()
+    seen: set[str] = set()  # article ids and content hashes already handled in this batch
     for article in articles:
-        if article.article_id in seen:
+        if article.article_id in seen or article.content_hash in seen:
             report.unchanged.append(article.source)
             continue
-        seen.add(article.article_id)
+        seen.update((article.article_id, article.content_hash))
         stored = store.stored_hash(article.article_id)
         if stored == article.content_hash:
             report.unchanged.append(article.source)
