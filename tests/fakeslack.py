@@ -40,6 +40,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.failures: dict[str, list[str]] = {}  # method -> error codes to answer, in turn
+        self.holds: dict[str, threading.Event] = {}  # method -> answered only once this is set
         self.ws_url = ""
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -58,12 +59,19 @@ class FakeSlack:
         """Answer the next calls to `method` with these errors (ok=false), one per call."""
         self.failures.setdefault(method, []).extend(errors)
 
+    def hold(self, method: str) -> threading.Event:
+        """Keep calls to `method` waiting until the returned event is set."""
+        self.holds[method] = threading.Event()
+        return self.holds[method]
+
     def to(self, method: str, **match: Any) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method
                     and all(c.params.get(k) == v for k, v in match.items())]
 
     def answer(self, method: str, params: dict[str, Any], auth: str) -> dict[str, Any]:
+        if method in self.holds:
+            self.holds[method].wait(timeout=120)
         with self._lock:
             call = Call(method, params, auth)
             self.calls.append(call)

@@ -161,7 +161,20 @@ def test_a_mention_is_answered_once_in_its_thread_with_quoted_sources(harness, s
     assert any(b["type"] == "actions" for b in blocks)
 
 
-def test_a_retried_event_is_not_answered_twice(harness):
+def test_events_are_acknowledged_before_the_work_is_done(harness):
+    release = harness.fake.hold("chat.postMessage")  # the answer cannot even start posting
+    try:
+        assert harness.event(fs.mention(QUESTION, ts="1699999999.000150")).status_code == 200
+        assert harness.command("/ask", QUESTION).status_code == 200
+        assert harness.fake.to("chat.postMessage") == []
+    finally:
+        release.set()
+    harness.settle()
+    assert len(harness.fake.to("chat.update")) == 2
+
+
+def test_a_retried_event_is_not_answered_twice(harness, caplog):
+    caplog.set_level(logging.INFO, logger="bot.slack")
     event = fs.mention(QUESTION, ts="1699999999.000200")
     assert harness.event(event, event_id="EvRETRY1").status_code == 200
     assert harness.event(event, event_id="EvRETRY1", retry=1).status_code == 200
@@ -170,6 +183,8 @@ def test_a_retried_event_is_not_answered_twice(harness):
     harness.settle()
     assert len(harness.fake.to("chat.postMessage")) == 1
     assert len(harness.fake.to("chat.update")) == 1
+    assert "skipped event EvRETRY1: already handled (retry 1)" in caplog.text
+    assert "skipped event EvRETRY1: already handled (retry 2)" in caplog.text
 
 
 def test_the_same_message_as_mention_and_message_event_is_answered_once(harness):
@@ -242,6 +257,21 @@ def test_a_reply_in_the_bots_thread_is_a_follow_up_with_the_threads_history(seed
     assert spy.histories[0] is None  # the first question stands alone
     [(q, a)] = spy.histories[1]
     assert q == QUESTION and "1,800 kilometers" in a and "1,800 kilometers" in first
+
+
+def test_a_direct_message_follows_up_on_the_conversation(seeded, fake):
+    spy = HistorySpy(slack_settings(seeded, fake))
+    spy.histories = []
+    h = Harness(spy, fake)
+    try:
+        h.event(fs.message(QUESTION, "D0002", "1699999999.000750", channel_type="im"))
+        h.settle()
+        h.event(fs.message("How long did they fly?", "D0002", "1699999999.000751", channel_type="im"))
+        h.settle()
+    finally:
+        h.close()
+    assert spy.histories[0] is None
+    assert [q for q, _ in spy.histories[1]] == [QUESTION]
 
 
 def test_a_mention_inside_the_bots_thread_also_uses_the_history(seeded, fake):
@@ -453,10 +483,20 @@ def test_the_cli_serves_http_end_to_end_without_leaking_secrets(seeded, fake, tm
 def test_the_cli_explains_missing_or_rejected_tokens(fake, tmp_path):
     r = run_cli("slack", cwd=tmp_path)
     assert r.returncode == 1 and "SLACK_APP_TOKEN" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("slack", "--http", cwd=tmp_path, env={"SLACK_BOT_TOKEN": fs.BOT_TOKEN})
+    assert r.returncode == 1 and "SLACK_SIGNING_SECRET is not set" in r.stderr
     r = run_cli("slack", "--http", cwd=tmp_path,
-                env={"SLACK_BOT_TOKEN": "xoxb-wrong-token-value", "SLACK_API_URL": fake.api_url})
+                env={"SLACK_BOT_TOKEN": "xoxb-wrong-token-value", "SLACK_API_URL": fake.api_url,
+                     "SLACK_SIGNING_SECRET": fs.SIGNING_SECRET})
     assert r.returncode == 1 and "rejected SLACK_BOT_TOKEN (invalid_auth)" in r.stderr
     assert "xoxb-wrong-token-value" not in r.stderr + r.stdout
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/api/"
+    r = run_cli("slack", cwd=tmp_path, env={"SLACK_BOT_TOKEN": fs.BOT_TOKEN, "SLACK_APP_TOKEN": fs.APP_TOKEN,
+                                            "SLACK_API_URL": closed})
+    assert r.returncode == 1 and f"cannot reach the Slack API at {closed}" in r.stderr
+    assert "Traceback" not in r.stderr and fs.BOT_TOKEN not in r.stderr
 
 
 # -- Socket Mode ------------------------------------------------------------------------------
@@ -474,18 +514,17 @@ def test_socket_mode_acknowledges_envelopes_and_answers(seeded, fake):
         acks = {ws.acks.get(timeout=60)["envelope_id"] for _ in range(2)}
         assert acks == {"env-1", "env-2"}
         assert slack.workers.wait_idle(timeout=120)
-        ws.send("env-3", "events_api", fs.event_callback(fs.mention(QUESTION, ts="1699999999.001600"),
-                                                         event_id="EvSAME"), retry=0)
-        ws.send("env-4", "events_api", fs.event_callback(fs.mention(QUESTION, ts="1699999999.001600"),
-                                                         event_id="EvSAME"), retry=1)
+        again = fs.event_callback(fs.mention(QUESTION, ts="1699999999.001601"), event_id="EvSAME")
+        ws.send("env-3", "events_api", again)
+        ws.send("env-4", "events_api", again, retry=1)  # Slack's retry: acknowledged, not answered
         assert {ws.acks.get(timeout=60)["envelope_id"] for _ in range(2)} == {"env-3", "env-4"}
         assert slack.workers.wait_idle(timeout=120)
     finally:
         handler.close()
         slack.close()
         ws.close()
-    [post] = fake.to("chat.postMessage", channel="C0001")
-    assert post.params["thread_ts"] == "1699999999.001600"
+    posts = fake.to("chat.postMessage", channel="C0001")
+    assert [p.params["thread_ts"] for p in posts] == ["1699999999.001600", "1699999999.001601"]
     assert "1,800 kilometers" in final_updates(fake, "C0001")[0].params["text"]
     assert any("1,800 kilometers" in c.params["text"] for c in final_updates(fake, "C0005"))
     assert fake.to("apps.connections.open")[0].auth == f"Bearer {fs.APP_TOKEN}"
@@ -504,3 +543,24 @@ def test_the_manifest_asks_for_what_the_app_handles():
     assert {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history",
             "groups:history"} <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+# -- the command line around it ---------------------------------------------------------------
+
+def test_ingest_collection_option_puts_articles_in_one_collection(tmp_path):
+    env = {"BOT_STORE_DIR": str(tmp_path / "store")}
+    r = run_cli("ingest", str(SEEDS), "--collection", "world", env=env)
+    assert r.returncode == 0, r.stderr
+    world = run_cli("--collection", "world", "sources", "--json", env=env)
+    default = run_cli("sources", "--json", env=env)
+    assert len(json.loads(world.stdout)) == 1 and json.loads(default.stdout) == []
+
+
+def test_config_masks_the_slack_secrets(tmp_path):
+    env = {"SLACK_BOT_TOKEN": fs.BOT_TOKEN, "SLACK_APP_TOKEN": fs.APP_TOKEN,
+           "SLACK_SIGNING_SECRET": fs.SIGNING_SECRET, "BOT_SLACK_CHANNELS": "C1=a"}
+    r = run_cli("config", "--json", env=env, cwd=tmp_path)
+    shown = json.loads(r.stdout)
+    assert shown["SLACK_BOT_TOKEN"] == "(set, hidden)" and shown["BOT_SLACK_CHANNELS"] == "C1=a"
+    for secret in fs.SECRETS:
+        assert secret not in r.stdout

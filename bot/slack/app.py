@@ -235,9 +235,10 @@ class SlackBot:
         if event.get("channel_type") == "im":
             history = (self._thread_turns(channel, thread) if thread
                        else self._turns(self.ledger.top_level(channel, time.time() - DM_CONTEXT_S)))
-        elif (thread and f"<@{context.bot_user_id}>" not in (event.get("text") or "")
-              and self.ledger.in_thread(channel, thread)):
-            history = self._thread_turns(channel, thread)  # a reply where the bot answered
+        elif thread and f"<@{context.bot_user_id}>" not in (event.get("text") or ""):
+            history = self._thread_turns(channel, thread)
+            if not history:
+                return  # a thread the bot has not answered in is someone else's conversation
         else:
             return  # channel chatter; mentions come as app_mention
         if not self._claim(event):
@@ -312,6 +313,9 @@ class SlackBot:
             self.ledger.record(answer_id, channel, thread_ts or ts, ts, user, question, answer)
             text, blocks = render.answer(answer, answer_id, asker)
             client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            log.info("answered in %s: %s, %d citation(s), %.0f ms", channel,
+                     "refused" if answer.refused else answer.mode, len(answer.citations),
+                     answer.timings_ms.get("total", 0))
         except Exception:
             log.exception("answering in %s failed", channel)
             self._forget(answer_id)
@@ -384,9 +388,6 @@ class SlackBot:
         import uvicorn
         from slack_bolt.adapter.asgi import SlackRequestHandler
 
-        if not self.settings.slack_signing_secret:
-            raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs the app's Signing "
-                              "Secret (Basic Information page) in .env")
         config = uvicorn.Config(SlackRequestHandler(self.app, path=EVENTS_PATH), host=host, port=port,
                                 log_config=None, access_log=False, lifespan="off")
         return uvicorn.Server(config)
@@ -429,6 +430,9 @@ def run(bot: Any, http: bool, host: str, port: int, log_level: str = "info") -> 
     if not http and not settings.slack_app_token:
         raise ConfigError("SLACK_APP_TOKEN is not set: put the app-level token (xapp-...) in .env "
                           "for Socket Mode, or run: bot slack --http --port N")
+    if http and not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs the app's Signing "
+                          "Secret (Basic Information page) in .env")
     slack = SlackBot(bot)
     slack.warm_up()
     # uvicorn re-raises SIGTERM once it has stopped serving; exiting cleanly here lets the
