@@ -157,3 +157,31 @@ def test_ledger_threads_votes_and_export(tmp_path):
     assert row["citations"][0]["quote"] == "hit a target 1,800 kilometers away"
     ledger.forget("a3")
     assert ledger.last("D1") is None
+
+
+def test_log_lines_never_carry_a_secret():
+    import io
+    import logging
+
+    from bot.config import Settings
+    from bot.slack.app import RedactSecrets
+
+    settings = Settings.load(env={"SLACK_BOT_TOKEN": "xoxb-9-9-secretvalue",
+                                  "SLACK_SIGNING_SECRET": "sig-secret-123"}, env_file=None)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets(settings.secrets))
+    logger = logging.getLogger("test.redact")
+    logger.addHandler(handler)
+    try:
+        logger.error("calling with %s and %s", "xoxb-9-9-secretvalue", {"s": "sig-secret-123"})
+        try:
+            raise RuntimeError("bad token xoxb-9-9-secretvalue")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue()
+    assert lines.startswith("calling with [redacted] and {'s': '[redacted]'}\nfailed\nTraceback")
+    assert "RuntimeError: bad token [redacted]" in lines
+    assert "secretvalue" not in lines and "sig-secret-123" not in lines

@@ -128,12 +128,17 @@ class RedactSecrets(logging.Filter):
         self.secrets = [s for s in secrets if len(s) >= 4]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for s in self.secrets:
-                message = message.replace(s, "[redacted]")
-            record.msg, record.args = message, None
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:  # tracebacks too: format, then redact
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
         return True
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "[redacted]")
+        return text
 
 
 def configure_logging(settings: Settings, level: str = "info") -> None:
