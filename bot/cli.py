@@ -50,13 +50,15 @@ def ingest_cmd(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Files or folders (.txt, .md, .html)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c",
+                                             help="Collection to put them in (BOT_COLLECTION)."),
 ) -> None:
     """Add articles: files and folders (recursive)."""
     from bot import render
 
     bot = _bot(ctx)
     with _progress("Ingesting") as progress:
-        report = bot.ingest(paths, progress=progress)
+        report = bot.ingest(paths, collection=collection, progress=progress)
     for failure in report.failed:
         err.print(f"error: {failure.line()}", markup=False)
     if json_out:
@@ -137,6 +139,37 @@ def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
         width = max(map(len, shown))
         for key, value in shown.items():
             out.print(f"{key.ljust(width)}  {value}", markup=False)
+
+
+@app.command("slack")
+def slack_cmd(
+    ctx: typer.Context,
+    http: bool = typer.Option(False, "--http", help="Serve the HTTP Events API instead of Socket Mode."),
+    port: int = typer.Option(3000, "--port", help="HTTP port (with --http)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="HTTP address (with --http); 0.0.0.0 = all."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, else --http."""
+    from bot.slack.app import run
+
+    run(_bot(ctx), http=http, host=host, port=port, log_level=log_level)
+
+
+@app.command("feedback")
+def feedback_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Export the 👍/👎 clicks on Slack answers, with their questions, answers and citations."""
+    from bot import render
+    from bot.slack.ledger import FILE_NAME, Ledger
+
+    store_dir = _settings(ctx).store_dir
+    rows = Ledger(store_dir).feedback() if (Path(store_dir) / FILE_NAME).is_file() else []
+    if json_out:
+        out.print(render.to_json(rows), markup=False)
+    elif not rows:
+        out.print("No feedback yet.", markup=False)
+    for r in rows if not json_out else []:
+        mark = "+1" if r["vote"] == "up" else "-1"
+        out.print(f"{r['at']}  {mark}  {r['question']}  ->  {r['short_answer'] or r['answer']}", markup=False)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -49,6 +49,24 @@ class Settings:
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
+    slack_bot_token: str = _setting("SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...) for the Web API.", True)
+    slack_app_token: str = _setting(
+        "SLACK_APP_TOKEN", "", "Slack app-level token (xapp-...); set = Socket Mode.", True
+    )
+    slack_signing_secret: str = _setting(
+        "SLACK_SIGNING_SECRET", "", "Slack signing secret; checks requests in HTTP mode.", True
+    )
+    slack_api_url: str = _setting(
+        "SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL (a stand-in for tests)."
+    )
+    slack_channels: str = _setting(
+        "BOT_SLACK_CHANNELS", "",
+        "Channel scoping: C123=policy,energy;C456=sports or a .json/.toml file; others: default.",
+    )
+    slack_rate_limit: int = _setting(
+        "BOT_SLACK_RATE_LIMIT", 10, "Questions one Slack user may ask per minute (0 = no limit)."
+    )
+    slack_workers: int = _setting("BOT_SLACK_WORKERS", 4, "Slack questions answered at once.")
 
     @classmethod
     def load(
