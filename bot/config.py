@@ -49,6 +49,13 @@ class Settings:
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
+    allow_private_urls: bool = _setting(
+        "BOT_ALLOW_PRIVATE_URLS", False,
+        "Fetch URLs on loopback/private/link-local addresses (cloud metadata stays refused)."
+    )
+    fetch_timeout: float = _setting(
+        "BOT_FETCH_TIMEOUT", 30.0, "Seconds a URL fetch may take (connect, each read, and in all)."
+    )
 
     @classmethod
     def load(

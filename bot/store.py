@@ -167,6 +167,14 @@ class Store:
                                                               {"state": "ready"}]}, include=[])
         return got["ids"][0] if got["ids"] else None
 
+    def find_guid(self, guid: str) -> str | None:
+        """The id of a ready article that came from a feed entry with this GUID, if any."""
+        if not guid:
+            return None
+        got = self._call(self._articles.get, where={"$and": [{"guid": guid}, {"state": "ready"}]},
+                         include=[])
+        return got["ids"][0] if got["ids"] else None
+
     def stored_hash(self, article_id: str) -> str | None:
         got = self._call(self._articles.get, ids=[article_id], include=["metadatas"])
         if got["ids"] and got["metadatas"][0].get("state") == "ready":
@@ -236,6 +244,14 @@ class Store:
         self._bump()
         return article
 
+    def set_meta(self, article_id: str, meta: dict[str, Any]) -> None:
+        """Replace an article's extra metadata (e.g. feed GUID and stamp) without touching its
+        text or chunks."""
+        self._call(self._articles.update, ids=[article_id],
+                   metadatas=[{"meta": json.dumps(meta, ensure_ascii=False),
+                               "guid": str(meta.get("guid") or "")}])
+        self._bump()
+
     def forget(self, article_id: str) -> bool:
         got = self._call(self._articles.get, ids=[article_id], include=[])
         if not got["ids"]:
@@ -283,6 +299,7 @@ def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:
         "content_hash": article.content_hash,
         "n_chunks": n_chunks,
         "meta": json.dumps(article.meta, ensure_ascii=False),
+        "guid": str(article.meta.get("guid") or ""),  # a field of its own: feeds look it up
     }
 
 
