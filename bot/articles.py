@@ -145,10 +145,12 @@ def article_from_html(html: str, source: str, key: str | None = None,
     identity are its canonical URL, so fetching the same page again is a diff, not a copy."""
     import trafilatura
 
+    # deduplicate=False: trafilatura's dedup is a process-wide cache of text it has seen, so
+    # a page extracted twice in one process (a re-fetch, `bot watch`) would lose its text.
     try:
         doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
                                           include_comments=False, include_tables=False,
-                                          deduplicate=True)
+                                          deduplicate=False)
     except Exception as e:  # trafilatura raises a zoo of parser errors on broken markup
         raise LoadError(url or source, f"cannot parse this HTML ({type(e).__name__})") from None
     body = normalise("\n\n".join((doc.text or "").splitlines())) if doc else ""
