@@ -1,9 +1,9 @@
 """RSS and Atom feeds (feedparser) → articles, with the dedup rules that make re-runs a diff.
 
 For each entry (at most MAX_ENTRIES per feed, newest first as the feed lists them):
-1. Its GUID (`<guid>`/`<id>`, else its link) is looked up in the store. A known entry whose
-   date/stamp has not changed, and whose stored version came from its page, is skipped
-   without fetching anything.
+1. Its GUID (`<guid>`/`<id>`, else its link) is looked up in the store (an article keeps every
+   GUID it was seen under). A known entry whose date/stamp has not changed, and whose stored
+   version came from its page, is skipped without fetching anything.
 2. Otherwise its article page is fetched (`fetch.load_url`: guard, limits, extraction); when the
    page cannot be fetched or has no article, the entry's own content is used instead and the
    report says so.
@@ -109,7 +109,7 @@ def parse_feed(data: bytes, base_url: str, source: str | None = None) -> tuple[s
                                 "or ingest the page without --feed")
     # Bytes only: given a string, feedparser would treat it as a URL and fetch it itself.
     parsed = feedparser.parse(data, response_headers={"content-location": base_url})
-    if not parsed.entries and (parsed.bozo or not parsed.version):
+    if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         why = type(parsed.get("bozo_exception")).__name__ if parsed.bozo else "no RSS or Atom"
         raise LoadError(source, f"is not a valid RSS or Atom feed ({why}); check the URL")
     title = str(parsed.feed.get("title") or "")
@@ -125,8 +125,11 @@ def _entry(e: Any) -> Entry:
     if link and not re.match(r"https?://", link):
         link = None
     guid = str(e.get("id") or link or "")
-    date = _date(e.get("published_parsed") or e.get("updated_parsed"))
-    raw_stamp = e.get("updated") or e.get("published") or ""
+    # `"updated" in e` first: feedparser's e.get("updated") silently falls back to published
+    updated = e.get("updated") if "updated" in e else None
+    updated_parsed = e.get("updated_parsed") if "updated_parsed" in e else None
+    date = _date(e.get("published_parsed") or updated_parsed)
+    raw_stamp = updated or e.get("published") or ""
     stamp = raw_stamp or hashlib.sha256(f"{e.get('title')}\n{content}".encode()).hexdigest()[:16]
     if not guid:  # no id and no link: its content is all that identifies it
         guid = "sha256:" + hashlib.sha256(f"{e.get('title')}\n{content}".encode()).hexdigest()[:32]
@@ -186,10 +189,10 @@ def _entry_to_article(entry: Entry, feed_url: str, fetcher: Fetcher, store: Any,
                       report: IngestReport) -> Article | None:
     known_id = store.find_guid(entry.guid)
     known = store.article(known_id) if known_id else None
-    if known:
-        if known and known.meta.get("feed_stamp") == entry.stamp and known.meta.get("via") == "page":
-            report.unchanged.append(known.source)
-            return None
+    if known and known.meta.get("via") == "page" and \
+            (known.meta.get("feed_stamps") or {}).get(entry.guid) == entry.stamp:
+        report.unchanged.append(known.source)
+        return None
     via, why = "page", "the entry has no link"
     article = None
     if entry.link:
@@ -201,30 +204,37 @@ def _entry_to_article(entry: Entry, feed_url: str, fetcher: Fetcher, store: Any,
         try:
             article = entry_article(entry, feed_url)
         except LoadError as e:
-            report.failed.append(IngestFailure(entry.link or entry.guid, f"{why}; {e.reason}"))
+            report.failed.append(IngestFailure(redact(entry.link or entry.guid),
+                                               f"{why}; {e.reason}"))
             return None
         via = "feed"
-        report.notes.append(f"{entry.link or entry.guid}: {why}; used the feed's own text")
-    meta = {**article.meta, "guid": entry.guid, "feed": feed_url, "feed_stamp": entry.stamp,
-            "via": via}
-    if entry.author and "author" not in meta:
-        meta["author"] = entry.author
-    article = dataclasses.replace(article, meta=meta, published=article.published or entry.published,
-                                  title=article.title or entry.title)
-    if known_id and known_id != article.article_id:
-        article = dataclasses.replace(article, article_id=known_id)  # replaces its old version
-    stored = store.article(article.article_id) if not known_id or known is None else known
+        report.notes.append(f"{redact(entry.link or entry.guid)}: {why}; used the feed's own text")
+    if known is not None:
+        article = dataclasses.replace(article, article_id=known.article_id)  # replaces it
+        stored: Article | None = known
+    else:  # the same page known by its URL, or the same text known under another URL
+        twin = store.find_hash(article.content_hash)
+        stored = store.article(article.article_id) or (store.article(twin) if twin else None)
+    feed_meta = _feed_meta(stored.meta if stored else {}, entry, feed_url, via)
     if stored is not None and stored.content_hash == article.content_hash:
-        # Same text: nothing to re-embed, but remember the GUID and stamp so the next run
-        # skips this entry without fetching its page.
-        store.set_meta(stored.article_id, {**stored.meta, **_feed_fields(meta)})
+        # Same text: nothing to re-embed, but remember the GUID and its stamp so the next
+        # run skips this entry without fetching its page.
+        store.set_meta(stored.article_id, {**stored.meta, **feed_meta})
         report.unchanged.append(stored.source)
         return None
-    return article
+    meta = {**article.meta, **feed_meta}
+    if entry.author and "author" not in meta:
+        meta["author"] = entry.author
+    return dataclasses.replace(article, meta=meta, title=article.title or entry.title,
+                               published=article.published or entry.published)
 
 
-def _feed_fields(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: meta[k] for k in ("guid", "feed", "feed_stamp", "via") if k in meta}
+def _feed_meta(old: dict[str, Any], entry: Entry, feed_url: str, via: str) -> dict[str, Any]:
+    """Feed fields of an article: every GUID it is known under (one story can be in several
+    feeds) with the stamp last seen for each, the last feed, and where its text came from."""
+    guids = list(dict.fromkeys([*(old.get("guids") or []), entry.guid]))
+    stamps = {**(old.get("feed_stamps") or {}), entry.guid: entry.stamp}
+    return {"guids": guids, "feed_stamps": stamps, "feed": feed_url, "via": via}
 
 
 def parse_interval(text: str) -> float:

@@ -168,11 +168,11 @@ class Store:
         return got["ids"][0] if got["ids"] else None
 
     def find_guid(self, guid: str) -> str | None:
-        """The id of a ready article that came from a feed entry with this GUID, if any."""
+        """The id of a ready article known under this feed-entry GUID, if any."""
         if not guid:
             return None
-        got = self._call(self._articles.get, where={"$and": [{"guid": guid}, {"state": "ready"}]},
-                         include=[])
+        got = self._call(self._articles.get, where={"$and": [{"guids": {"$contains": guid}},
+                                                              {"state": "ready"}]}, include=[])
         return got["ids"][0] if got["ids"] else None
 
     def stored_hash(self, article_id: str) -> str | None:
@@ -248,8 +248,7 @@ class Store:
         """Replace an article's extra metadata (e.g. feed GUID and stamp) without touching its
         text or chunks."""
         self._call(self._articles.update, ids=[article_id],
-                   metadatas=[{"meta": json.dumps(meta, ensure_ascii=False),
-                               "guid": str(meta.get("guid") or "")}])
+                   metadatas=[{"meta": json.dumps(meta, ensure_ascii=False), **_guids(meta)}])
         self._bump()
 
     def forget(self, article_id: str) -> bool:
@@ -299,8 +298,15 @@ def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:
         "content_hash": article.content_hash,
         "n_chunks": n_chunks,
         "meta": json.dumps(article.meta, ensure_ascii=False),
-        "guid": str(article.meta.get("guid") or ""),  # a field of its own: feeds look it up
+        **_guids(article.meta),
     }
+
+
+def _guids(meta: dict[str, Any]) -> dict[str, Any]:
+    """Feed-entry GUIDs as a list field of their own, so feeds can look them up ($contains);
+    left out when empty (Chroma refuses empty lists)."""
+    guids = [str(g) for g in meta.get("guids") or [] if g]
+    return {"guids": guids} if guids else {}
 
 
 def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
