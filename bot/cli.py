@@ -74,9 +74,11 @@ def ingest_cmd(
 @app.command("watch")
 def watch_cmd(
     ctx: typer.Context,
-    feeds: list[str] = typer.Option(..., "--feed", help="RSS/Atom feed URL (repeat for more)."),
-    every: str = typer.Option("15m", "--every", help="Time between polls: 30s, 15m, 1h..."),
-    max_polls: Optional[int] = typer.Option(None, "--max-polls", min=1,
+    feeds: list[str] = typer.Option(..., "--feed", metavar="URL",
+                                    help="RSS/Atom feed URL (repeat for more)."),
+    every: str = typer.Option("15m", "--every", metavar="INTERVAL",
+                              help="Time between polls: 30s, 15m, 1h..."),
+    max_polls: Optional[int] = typer.Option(None, "--max-polls", min=1, metavar="N",
                                             help="Stop after this many polls (default: never)."),
 ) -> None:
     """Poll feeds until stopped (Ctrl-C), ingesting new and updated entries."""

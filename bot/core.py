@@ -114,10 +114,18 @@ class Bot:
         """Poll feeds every `every` seconds with conditional GETs until `max_polls` polls or
         `stop` is set; `on_poll(n, report)` hears about each poll. Returns the polls made."""
         from bot import feeds
+        from bot.errors import BotError
+        from bot.schema import IngestFailure
 
         urls = list(urls)
-        return feeds.watch(lambda: self.ingest_feeds(urls, collection, conditional=True),
-                           every, on_poll, max_polls, stop)
+
+        def poll() -> IngestReport:
+            try:
+                return self.ingest_feeds(urls, collection, conditional=True)
+            except BotError as e:  # e.g. the Chroma server is down: report it, poll again later
+                return IngestReport(failed=[IngestFailure("watch", str(e))])
+
+        return feeds.watch(poll, every, on_poll, max_polls, stop)
 
     def ingest_articles(self, articles: list[Article], collection: str | None = None,
                         progress: ingest.Progress | None = None) -> IngestReport:

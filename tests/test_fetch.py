@@ -232,6 +232,14 @@ def test_question_is_answered_with_citations_to_the_page_url(site, web_bot):
         assert c.page is None and "page" not in c.to_dict()
 
 
+def test_ingest_takes_paths_and_urls_mixed(site, web_bot):
+    from tests.conftest import SEED_FILE
+
+    report = web_bot.ingest([str(SEED_FILE), site.url("/news/library"), "file:///etc/passwd"])
+    assert sorted(report.added) == sorted([str(SEED_FILE), site.url("/news/library")])
+    assert len(report.failed) == 1 and "only http(s) URLs" in report.failed[0].reason
+
+
 def test_reingest_unchanged_page_does_nothing_and_changed_page_replaces_chunks(site, web_bot):
     url = site.url("/news/bridge")
     assert web_bot.ingest_urls([url]).added == [url]
