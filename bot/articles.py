@@ -12,13 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urldefrag, urlparse
 
 from bot.errors import BotError
 from bot.schema import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm"}
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
 
 class LoadError(BotError):
@@ -86,6 +88,10 @@ def load_file(path: Path, max_bytes: int) -> Article:
         raise LoadError(source, f"cannot read ({e.strerror or e}); check the file") from None
     key = str(path.resolve())
     suffix = path.suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        from bot.pdf import article_from_pdf
+
+        return article_from_pdf(data, source=source, key=key)
     text = decode(data, source)
     if suffix in HTML_SUFFIXES:
         return article_from_html(text, source=source, key=key)
@@ -132,22 +138,62 @@ def article_from_text(text: str, source: str, key: str | None = None, markdown: 
                         published=published, meta=meta)
 
 
-def article_from_html(html: str, source: str, key: str | None = None) -> Article:
-    """Extract the article from an HTML page (trafilatura): body, title, date, canonical URL."""
+def article_from_html(html: str, source: str, key: str | None = None,
+                      url: str | None = None) -> Article:
+    """Extract the article from an HTML page (trafilatura): body, title, author, date,
+    canonical URL. With `url` (the page was fetched from there) the article's `source` and
+    identity are its canonical URL, so fetching the same page again is a diff, not a copy."""
     import trafilatura
 
+    # deduplicate=False: trafilatura's dedup is a process-wide cache of text it has seen, so
+    # a page extracted twice in one process (a re-fetch, `bot watch`) would lose its text.
     try:
-        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
-                                          include_tables=False, deduplicate=True)
+        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
+                                          include_comments=False, include_tables=False,
+                                          deduplicate=False)
     except Exception as e:  # trafilatura raises a zoo of parser errors on broken markup
-        raise LoadError(source, f"cannot parse this HTML ({type(e).__name__}); check the file") from None
+        raise LoadError(url or source, f"cannot parse this HTML ({type(e).__name__})") from None
     body = normalise("\n\n".join((doc.text or "").splitlines())) if doc else ""
     if not body:
-        raise LoadError(source, "no article text found in this HTML page")
+        raise LoadError(url or source, "no article text found in this HTML page")
     meta = {k: v for k, v in {"author": doc.author, "canonical_url": doc.url,
                               "sitename": doc.sitename}.items() if v}
+    if url:
+        source = key = page_identity(url, doc.url)
+        meta["canonical_url"] = source
+        if canonical_url(url) != source:
+            meta["fetched_url"] = url
+        if doc.url and canonical_url(doc.url) != source:
+            meta["claimed_canonical_url"] = doc.url  # on another site: recorded, not trusted
     return make_article(body, title=doc.title or _first_line(body), source=source,
                         key=key, published=_iso_date(doc.date), meta=meta)
+
+
+def canonical_url(url: str) -> str:
+    """A URL as an identity: host lower-cased, default port, tracking parameters and the
+    fragment dropped (courlan), so one page reached by different links is one article."""
+    from courlan import normalize_url
+
+    try:
+        url = normalize_url(url)
+    except Exception:  # courlan refuses some odd URLs; keep ours as it came
+        pass
+    return urldefrag(url)[0]
+
+
+def page_identity(fetched_url: str, claimed: str | None) -> str:
+    """The canonical URL a page declares, when it is http(s) on the same site as the URL it
+    was fetched from (so a page cannot pass itself off as, and replace, another site's
+    article); else the fetched URL."""
+    from courlan import is_external
+
+    if claimed and urlparse(claimed).scheme in ("http", "https"):
+        try:
+            if not is_external(claimed, fetched_url, ignore_suffix=False):
+                return canonical_url(claimed)
+        except Exception:  # an unparsable claim is no claim
+            pass
+    return canonical_url(fetched_url)
 
 
 def make_article(text: str, title: str, source: str, key: str | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from bot.pdf import page_of
 from bot.schema import Answer, Article, Citation, Draft, Quote, Statement
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "`": "'",
@@ -91,7 +92,8 @@ def verify_quotes(quotes: list[Quote], lookup: Callable[[str], Article | None],
             start, end = span
             numbering[key] = Citation(n=len(numbering) + 1, article_id=article.article_id,
                                       title=article.title, source=article.source,
-                                      start=start, end=end, quote=article.text[start:end])
+                                      start=start, end=end, quote=article.text[start:end],
+                                      page=page_of(article.meta, start))
         if numbering[key] not in found:
             found.append(numbering[key])
     return found

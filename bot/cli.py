@@ -48,17 +48,22 @@ def main_options(
 @app.command("ingest")
 def ingest_cmd(
     ctx: typer.Context,
-    paths: list[str] = typer.Argument(..., help="Files or folders (.txt, .md, .html)."),
+    paths: list[str] = typer.Argument(
+        ..., help="Files or folders (.txt, .md, .html, .pdf), or http(s) URLs of pages and PDFs."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     collection: Optional[str] = typer.Option(None, "--collection", "-c",
                                              help="Collection to put them in (BOT_COLLECTION)."),
+    feed: bool = typer.Option(False, "--feed", help="The arguments are RSS/Atom feed URLs."),
 ) -> None:
-    """Add articles: files and folders (recursive)."""
+    """Add articles: files and folders (recursive), web pages, PDFs, or feeds (--feed)."""
     from bot import render
 
     bot = _bot(ctx)
     with _progress("Ingesting") as progress:
-        report = bot.ingest(paths, collection=collection, progress=progress)
+        report = bot.ingest_feeds(paths, collection=collection, progress=progress) if feed else \
+            bot.ingest(paths, collection=collection, progress=progress)
+    for note in report.notes:
+        err.print(f"note: {note}", markup=False)
     for failure in report.failed:
         err.print(f"error: {failure.line()}", markup=False)
     if json_out:
@@ -66,6 +71,49 @@ def ingest_cmd(
     else:
         out.print(f"{report.summary()} ({report.chunks} chunks)", markup=False)
     raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command("watch")
+def watch_cmd(
+    ctx: typer.Context,
+    feeds: list[str] = typer.Option(..., "--feed", metavar="URL",
+                                    help="RSS/Atom feed URL (repeat for more)."),
+    every: str = typer.Option("15m", "--every", metavar="INTERVAL",
+                              help="Time between polls: 30s, 15m, 1h..."),
+    max_polls: Optional[int] = typer.Option(None, "--max-polls", min=1, metavar="N",
+                                            help="Stop after this many polls (default: never)."),
+) -> None:
+    """Poll feeds until stopped (Ctrl-C), ingesting new and updated entries."""
+    import datetime as dt
+
+    from bot.feeds import parse_interval
+
+    try:
+        seconds = parse_interval(every)
+    except ValueError as e:
+        _fail(f"--every {e}")
+    bot = _bot(ctx)
+
+    def on_poll(n: int, report) -> None:
+        stamp = dt.datetime.now().strftime("%H:%M:%S")
+        out.print(f"{stamp} poll {n}: {report.summary()} ({report.chunks} chunks)", markup=False)
+        for source in report.added:
+            out.print(f"  added {source}", markup=False)
+        for source in report.updated:
+            out.print(f"  updated {source}", markup=False)
+        for note in report.notes:
+            err.print(f"note: {note}", markup=False)
+        for failure in report.failed:
+            err.print(f"error: {failure.line()}", markup=False)
+
+    out.print(f"watching {len(feeds)} feed(s) every {every}; Ctrl-C stops", markup=False)
+    polls = 0
+    try:
+        polls = bot.watch_feeds(feeds, seconds, on_poll, max_polls=max_polls)
+    except KeyboardInterrupt:
+        out.print("stopped", markup=False)
+        raise typer.Exit(0)
+    out.print(f"stopped after {polls} poll(s)", markup=False)
 
 
 @app.command("ask")

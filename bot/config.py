@@ -67,6 +67,13 @@ class Settings:
         "BOT_SLACK_RATE_LIMIT", 10, "Questions one Slack user may ask per minute (0 = no limit)."
     )
     slack_workers: int = _setting("BOT_SLACK_WORKERS", 4, "Slack questions answered at once.")
+    allow_private_urls: bool = _setting(
+        "BOT_ALLOW_PRIVATE_URLS", False,
+        "Fetch URLs on loopback/private/link-local addresses (cloud metadata stays refused)."
+    )
+    fetch_timeout: float = _setting(
+        "BOT_FETCH_TIMEOUT", 30.0, "Seconds a URL fetch may take (connect, each read, and in all)."
+    )
 
     @classmethod
     def load(

@@ -5,9 +5,10 @@ Interfaces render its typed results; none of them talks to Chroma or a model dir
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from bot.config import Settings
 from bot.embeddings import Embedder, make_embedder
@@ -65,11 +66,66 @@ class Bot:
 
     def ingest(self, paths: Iterable[str | Path], collection: str | None = None,
                progress: ingest.Progress | None = None) -> IngestReport:
-        """Ingest files and folders; bad inputs are reported, the rest still goes in."""
+        """Ingest files, folders and http(s) URLs (anything written scheme://... is taken
+        as a URL); bad inputs are reported, the rest still goes in."""
+        from bot.fetch import load_urls, looks_like_url
+
+        items = list(paths)
+        urls = [str(p).strip() for p in items if looks_like_url(p)]
         report = IngestReport()
-        articles = ingest.load_paths(paths, self.settings, report)
+        articles = ingest.load_paths([p for p in items if not looks_like_url(p)], self.settings,
+                                     report)
+        if urls:
+            articles += load_urls(urls, self.settings, report)
         report.merge(self.ingest_articles(articles, collection, progress))
         return report
+
+    def ingest_urls(self, urls: Iterable[str], collection: str | None = None,
+                    progress: ingest.Progress | None = None) -> IngestReport:
+        """Fetch web pages (HTML, PDF, text) through the SSRF guard and ingest them; each
+        article's `source` is its canonical URL, so fetching a page again is a diff."""
+        from bot.fetch import load_urls
+
+        report = IngestReport()
+        articles = load_urls([str(u).strip() for u in urls], self.settings, report)
+        report.merge(self.ingest_articles(articles, collection, progress))
+        return report
+
+    def ingest_feeds(self, urls: Iterable[str], collection: str | None = None,
+                     progress: ingest.Progress | None = None,
+                     conditional: bool = False) -> IngestReport:
+        """Ingest the entries of RSS/Atom feeds (each entry's page, or its own text when the
+        page cannot be had), deduplicated by GUID, canonical URL and content hash. With
+        `conditional`, a feed unchanged since the last fetch (ETag/Last-Modified) is skipped."""
+        from bot import feeds
+        from bot.fetch import Fetcher
+
+        report = IngestReport()
+        state = feeds.FeedState(Path(self.settings.store_dir) / feeds.STATE_FILE)
+        with Fetcher(self.settings) as fetcher:
+            articles = feeds.collect([str(u).strip() for u in urls], fetcher,
+                                     self.store(collection), state, report, conditional)
+        report.merge(self.ingest_articles(articles, collection, progress))
+        return report
+
+    def watch_feeds(self, urls: Iterable[str], every: float,
+                    on_poll: Callable[[int, IngestReport], None], max_polls: int | None = None,
+                    stop: threading.Event | None = None, collection: str | None = None) -> int:
+        """Poll feeds every `every` seconds with conditional GETs until `max_polls` polls or
+        `stop` is set; `on_poll(n, report)` hears about each poll. Returns the polls made."""
+        from bot import feeds
+        from bot.errors import BotError
+        from bot.schema import IngestFailure
+
+        urls = list(urls)
+
+        def poll() -> IngestReport:
+            try:
+                return self.ingest_feeds(urls, collection, conditional=True)
+            except BotError as e:  # e.g. the Chroma server is down: report it, poll again later
+                return IngestReport(failed=[IngestFailure("watch", str(e))])
+
+        return feeds.watch(poll, every, on_poll, max_polls, stop)
 
     def ingest_articles(self, articles: list[Article], collection: str | None = None,
                         progress: ingest.Progress | None = None) -> IngestReport:

@@ -18,7 +18,8 @@ def to_json(obj: Any) -> str:
 
 
 def location(c: Citation) -> str:
-    return f"{c.source} · chars {c.start}–{c.end}"
+    page = f" · p. {c.page}" if c.page else ""
+    return f"{c.source}{page} · chars {c.start}–{c.end}"
 
 
 def answer(console: Console, ans: Answer, show_timings: bool = False) -> None:

@@ -88,9 +88,13 @@ class Citation:
     start: int
     end: int
     quote: str
+    page: int | None = None  # 1-based page, for articles with pages (PDF)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["page"] is None:
+            del out["page"]  # the spine's JSON shape, unchanged for articles without pages
+        return out
 
 
 @dataclass
@@ -143,6 +147,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[IngestFailure] = field(default_factory=list)
     chunks: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. "page not fetched; used the feed's text"
 
     def merge(self, other: "IngestReport") -> None:
         self.added += other.added
@@ -150,6 +155,7 @@ class IngestReport:
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.chunks += other.chunks
+        self.notes += other.notes
 
     def summary(self) -> str:
         return (
@@ -164,4 +170,5 @@ class IngestReport:
             "unchanged": self.unchanged,
             "failed": [asdict(f) for f in self.failed],
             "chunks": self.chunks,
+            "notes": self.notes,
         }

@@ -167,6 +167,14 @@ class Store:
                                                               {"state": "ready"}]}, include=[])
         return got["ids"][0] if got["ids"] else None
 
+    def find_guid(self, guid: str) -> str | None:
+        """The id of a ready article known under this feed-entry GUID, if any."""
+        if not guid:
+            return None
+        got = self._call(self._articles.get, where={"$and": [{"guids": {"$contains": guid}},
+                                                              {"state": "ready"}]}, include=[])
+        return got["ids"][0] if got["ids"] else None
+
     def stored_hash(self, article_id: str) -> str | None:
         got = self._call(self._articles.get, ids=[article_id], include=["metadatas"])
         if got["ids"] and got["metadatas"][0].get("state") == "ready":
@@ -236,6 +244,13 @@ class Store:
         self._bump()
         return article
 
+    def set_meta(self, article_id: str, meta: dict[str, Any]) -> None:
+        """Replace an article's extra metadata (e.g. feed GUID and stamp) without touching its
+        text or chunks."""
+        self._call(self._articles.update, ids=[article_id],
+                   metadatas=[{"meta": json.dumps(meta, ensure_ascii=False), **_guids(meta)}])
+        self._bump()
+
     def forget(self, article_id: str) -> bool:
         got = self._call(self._articles.get, ids=[article_id], include=[])
         if not got["ids"]:
@@ -283,7 +298,15 @@ def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:
         "content_hash": article.content_hash,
         "n_chunks": n_chunks,
         "meta": json.dumps(article.meta, ensure_ascii=False),
+        **_guids(article.meta),
     }
+
+
+def _guids(meta: dict[str, Any]) -> dict[str, Any]:
+    """Feed-entry GUIDs as a list field of their own, so feeds can look them up ($contains);
+    left out when empty (Chroma refuses empty lists)."""
+    guids = [str(g) for g in meta.get("guids") or [] if g]
+    return {"guids": guids} if guids else {}
 
 
 def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
