@@ -139,6 +139,24 @@ def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
             out.print(f"{key.ljust(width)}  {value}", markup=False)
 
 
+@app.command("chat")
+def chat_cmd(
+    ctx: typer.Context,
+    resume: bool = typer.Option(False, "--continue", help="Resume the most recent session."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Resume or start the session NAME."),
+    list_sessions: bool = typer.Option(False, "--list", help="List the saved sessions and exit."),
+) -> None:
+    """Chat with the articles: follow-ups use the conversation; /help lists commands.
+
+    With stdin piped, reads one question per line and prints plain answers."""
+    from bot import chat
+
+    if list_sessions:
+        chat.list_sessions(_settings(ctx), out)
+        return
+    raise typer.Exit(chat.run(_settings(ctx), session=session, resume=resume))
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
