@@ -16,6 +16,7 @@ import shlex
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -181,10 +182,14 @@ class Chat:
             delay = float(os.environ.get(DEBUG_DELAY_ENV) or 0)
             if delay and cancel.wait(delay):
                 return
-            for item in self._answer_items(question, context):
-                if cancel.is_set():
-                    return  # leaving the loop closes a model's stream
-                items.put(item)
+            produced = self._answer_items(question, context)
+            try:
+                for item in produced:
+                    if cancel.is_set():
+                        return
+                    items.put(item)
+            finally:
+                produced.close()  # abandons a model's stream
         except BaseException as e:  # handed to the main thread, which reports it
             items.put(e)
         finally:
@@ -192,16 +197,24 @@ class Chat:
 
     def _answer_items(self, question: str, context: list[Answer]) -> Iterator[str | Answer]:
         """Text deltas (LLM streaming), then the verified Answer."""
-        stream = getattr(self.bot, "ask_stream", None)
+        stream = getattr(self.bot, "ask_stream", None)  # the LLM path (issue 3), when merged
         if not (self.bot.settings.llm_enabled and stream is not None):
             yield self.bot.ask(question, history=context)
             return
         standalone = self.bot.standalone_question(question, context) if context else question
-        for item in stream(standalone):
-            if isinstance(item, Answer):
-                item.question = question
-                item.standalone_question = standalone if standalone != question else None
-            yield item
+        events = stream(standalone)
+        try:
+            for event in events:
+                # Deltas carry `.text`, the final event carries the verified `.answer`.
+                answer = event if isinstance(event, Answer) else getattr(event, "answer", None)
+                if isinstance(answer, Answer):
+                    answer.question = question
+                    answer.standalone_question = standalone if standalone != question else None
+                    yield answer
+                elif isinstance(getattr(event, "text", event), str):
+                    yield getattr(event, "text", event)
+        finally:
+            getattr(events, "close", lambda: None)()
 
     def _consume(self, items: queue.Queue) -> Answer:
         """Wait for the worker's items (interruptibly), showing progress and streamed text."""
@@ -365,8 +378,13 @@ def list_sessions(settings: Settings, console: Console) -> None:
     for s in sessions:
         first = render.shorten(s.first_question, 60) if s.first_question else "(empty)"
         console.print(Text(s.name.ljust(width), style="cyan")
-                      + Text(f"  {s.turns:>3} turns  {s.updated_at[:16].replace('T', ' ')}  ",
+                      + Text(f"  {s.turns:>3} turn{'' if s.turns == 1 else 's'}  "
+                             f"{_local_time(s.updated_at)}  ",
                              style="dim") + Text(first))
+
+
+def _local_time(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def pick_session(history: History, settings: Settings, name: str | None, resume: bool) -> tuple[str, str | None]:
@@ -379,7 +397,7 @@ def pick_session(history: History, settings: Settings, name: str | None, resume:
     if resume:
         last = history.last()
         if last is not None:
-            return last, None
+            return history.open(last, settings.collection), None
         return history.create(None, settings.collection), "no earlier session; starting a new one"
     return history.create(None, settings.collection), None
 

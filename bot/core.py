@@ -148,7 +148,7 @@ class Bot:
                 pass
             else:
                 pairs = [(t.question, t.answer) if isinstance(t, Answer) else t for t in history]
-                return condense(question, pairs).strip() or question
+                return condense(question, pairs, settings=self.settings).strip() or question
         from bot import followup
 
         name = (collections or [self.settings.collection])[0]

@@ -31,6 +31,7 @@ from bot.schema import Answer, Article
 SUBJECT_WORDS = 4  # enough for "North Korea cruise missiles", few enough not to swamp the question
 FROM_QUESTION_WEIGHT = 2.0  # the user's own words name the subject more surely than the answer's
 RELATIVE = 0.5  # keep only words at least half as central as the most central one
+ACTION_WEIGHT = 0.5  # see `subject`
 SEPARATOR = " — "
 
 # Words that point back to something said before. "that" is included: in a short follow-up it is
@@ -42,6 +43,7 @@ _WORD = re.compile(r"[^\W\d_][\w'’]*|\d[\d,.]*")
 _NUMBER_WORD = re.compile(rf"^(?:{_NUMWORD})$", re.I)
 _UNIT = re.compile(rf"^(?:{_TIME_UNIT}|{_LEN_UNIT})$", re.I)
 _STOP = frozenset(get_stoplist("English"))
+_VERB_FORM = re.compile(r"(?<![\w-])[a-z]{2,}(?:ed|ing)\b")  # lower case: not a name
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ def subject(prior: PriorTurn, articles: Sequence[Article], idf: Callable[[str], 
     for article in articles:
         for t in terms(article.text):
             background[t] = background.get(t, 0) + 1
+    # A word the texts also inflect as a verb ("crossed", "inspecting") more likely names what
+    # was done than who or what it was done to: it counts half.
+    actions = set(terms(" ".join(_VERB_FORM.findall(" ".join(
+        [prior.question, prior.answer] + [a.text for a in articles])))))
     scores: dict[str, float] = {}
     first: dict[str, tuple[int, str]] = {}  # stem -> (position, surface form)
     position = 0
@@ -122,6 +128,8 @@ def subject(prior: PriorTurn, articles: Sequence[Article], idf: Callable[[str], 
             if stem is None or stem in exclude or (background and background.get(stem, 0) < 2):
                 continue
             score = weight * (1 + background.get(stem, 0)) * (1 + idf(stem))
+            if stem in actions and not in_name:
+                score *= ACTION_WEIGHT
             scores[stem] = max(scores.get(stem, 0.0), score)
             first.setdefault(stem, (position, word))
     if not scores:

@@ -107,8 +107,13 @@ class History:
         return name
 
     def open(self, name: str, collection: str) -> str:
-        """The session called `name`, created if it does not exist yet."""
-        return name if self.exists(name) else self.create(name, collection)
+        """The session called `name`, created if it does not exist yet; either way it becomes
+        the most recent one (what `--continue` resumes)."""
+        if not self.exists(name):
+            return self.create(name, collection)
+        with self.db:
+            self.db.execute("UPDATE sessions SET updated_at = ? WHERE name = ?", (_now(), name))
+        return name
 
     def last(self) -> str | None:
         row = self.db.execute("SELECT name FROM sessions ORDER BY updated_at DESC, id DESC "
