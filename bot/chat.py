@@ -71,7 +71,6 @@ class Chat:
         self.interactive = interactive
         self.turns: list[Answer] = history.turns(session)
         self.errors = 0  # piped mode exits 1 when any line failed
-        self._worker: threading.Thread | None = None
 
     # -- the loops ------------------------------------------------------------------------
 
@@ -95,8 +94,11 @@ class Chat:
                 continue
             except EOFError:  # Ctrl-D
                 break
-            if not self.handle(line):
-                break
+            try:
+                if not self.handle(line):
+                    break
+            except KeyboardInterrupt:  # Ctrl-C anywhere else in a line's work (a render, /ingest)
+                self.console.print(Text("cancelled", style="yellow"))
             self.console.print()
 
     def run_lines(self, lines: Iterable[str]) -> None:
@@ -163,13 +165,14 @@ class Chat:
     # -- the answer, in a worker thread ---------------------------------------------------
 
     def _answer(self, question: str) -> Answer:
-        self._wait_for_worker()
+        # A cancelled answer's thread is not waited for: it stops at its model's next delta
+        # (or its timeout) and its results go to a queue nobody reads, so it may briefly run
+        # beside the next answer (the embedder, store and HTTP client take concurrent calls).
         cancel = threading.Event()
         items: queue.Queue = queue.Queue()
         context = self.turns[-HISTORY_TURNS:]
-        self._worker = threading.Thread(target=self._produce, daemon=True, name="answer",
-                                        args=(question, context, cancel, items))
-        self._worker.start()
+        threading.Thread(target=self._produce, daemon=True, name="answer",
+                         args=(question, context, cancel, items)).start()
         try:
             return self._consume(items)
         except KeyboardInterrupt:
@@ -251,13 +254,6 @@ class Chat:
         if answer is None:
             raise BotError("the answer stopped without a result; ask again")
         return answer
-
-    def _wait_for_worker(self) -> None:
-        """A cancelled answer may still be finishing; the next one starts after it."""
-        if self._worker is not None and self._worker.is_alive():
-            self.console.print(Text("waiting for the cancelled answer to stop…", style="dim"))
-            while self._worker.is_alive():
-                self._worker.join(0.1)
 
     # -- commands -------------------------------------------------------------------------
 
