@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from rich.console import Console
 from rich.text import Text
@@ -26,10 +26,12 @@ from rich.text import Text
 from bot import render
 from bot.citations import check
 from bot.config import Settings
-from bot.core import Bot
 from bot.errors import BotError
 from bot.history import History
-from bot.schema import Answer
+from bot.schema import Answer, Article, Citation
+
+if TYPE_CHECKING:
+    from bot.core import Bot
 
 PROMPT = "bot> "
 INPUT_HISTORY = "chat_input_history"  # prompt_toolkit's line history, in the store directory
@@ -159,6 +161,8 @@ class Chat:
             return
         render.answer(self.console, answer, quote_limit=QUOTE_LIMIT if self.interactive else None,
                       markdown=self.interactive)
+        if not self.history.exists(self.session):  # saved from its first turn: no empty sessions
+            self.history.create(self.session, self.bot.settings.collection)
         self.history.add(self.session, answer)
         self.turns.append(answer)
 
@@ -293,7 +297,7 @@ class Chat:
             return
         render.article_window(self.console, article, (citation.start, citation.end))
 
-    def _verified_article(self, citation):
+    def _verified_article(self, citation: Citation) -> Article | None:
         article = self.bot.article(citation.article_id)
         return article if article is not None and check(citation, article) else None
 
@@ -342,7 +346,7 @@ class Chat:
             self.console.print(Text(f"   → {render.shorten(said, 100)}", style="dim"))
 
     def cmd_reset(self, args: str) -> None:
-        self.session = self.history.create(None, self.bot.settings.collection)
+        self.session = self.history.new_name()
         self.turns = []
         self.console.print(f"New conversation: session {self.session}", markup=False)
 
@@ -374,7 +378,7 @@ def list_sessions(settings: Settings, console: Console) -> None:
     for s in sessions:
         first = render.shorten(s.first_question, 60) if s.first_question else "(empty)"
         console.print(Text(s.name.ljust(width), style="cyan")
-                      + Text(f"  {s.turns:>3} turn{'' if s.turns == 1 else 's'}  "
+                      + Text(f"  {s.turns:>3} {'turn' if s.turns == 1 else 'turns':<5}  "
                              f"{_local_time(s.updated_at)}  ",
                              style="dim") + Text(first))
 
@@ -383,19 +387,22 @@ def _local_time(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def pick_session(history: History, settings: Settings, name: str | None, resume: bool) -> tuple[str, str | None]:
-    """(session name, a note for the user) for --session NAME, --continue or a new session."""
+def pick_session(history: History, settings: Settings, name: str | None,
+                 resume: bool) -> tuple[str, str | None]:
+    """(session name, a note for the user) for --session NAME, --continue or a new session.
+    A new session is written to the database with its first turn."""
     if name and resume:
         raise BotError("use --continue or --session NAME, not both")
     if name:
-        existed = history.exists(name)
-        return history.open(name, settings.collection), None if existed else f"new session {name}"
+        if history.exists(name):
+            return history.open(name, settings.collection), None
+        return name, f"new session {name}"
     if resume:
         last = history.last()
         if last is not None:
             return history.open(last, settings.collection), None
-        return history.create(None, settings.collection), "no earlier session; starting a new one"
-    return history.create(None, settings.collection), None
+        return history.new_name(), "no earlier session; starting a new one"
+    return history.new_name(), None
 
 
 def run(settings: Settings, session: str | None = None, resume: bool = False,
@@ -412,6 +419,8 @@ def run(settings: Settings, session: str | None = None, resume: bool = False,
         name, note = pick_session(history, settings, session, resume)
         if note and interactive:
             console.print(Text(note, style="dim"))
+        from bot.core import Bot  # imports the store; `bot chat --list` does without
+
         chat = Chat(Bot(settings), history, name, console, interactive)
         if interactive:
             chat.run_terminal()

@@ -92,14 +92,18 @@ class History:
     def exists(self, name: str) -> bool:
         return self._id(name) is not None
 
+    def new_name(self) -> str:
+        """A free session name: the local time, numbered when taken."""
+        base = datetime.now().strftime("%Y-%m-%d-%H%M%S")
+        name, n = base, 1
+        while self.exists(name):
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
     def create(self, name: str | None, collection: str) -> str:
         """A new empty session; without a name it is named after the time it started."""
-        if name is None:
-            base = datetime.now().strftime("%Y-%m-%d-%H%M%S")
-            name, n = base, 1
-            while self.exists(name):
-                n += 1
-                name = f"{base}-{n}"
+        name = name or self.new_name()
         now = _now()
         with self.db:
             self.db.execute("INSERT INTO sessions (name, collection, created_at, updated_at) "

@@ -190,11 +190,18 @@ def test_named_sessions_keep_their_own_conversations(work):
 
 
 def test_reset_starts_a_new_session(work):
-    r = chat(work, input="What range was claimed?\n/reset\n/history\n")
+    r = chat(work, input="What range was claimed?\n/reset\n/history\nHow long did they fly?\n")
     assert "New conversation: session " in r.stdout
-    assert r.stdout.rstrip().endswith("No questions yet in this session.")
+    assert "No questions yet in this session." in r.stdout
+    assert "(searched:" not in r.stdout  # the follow-up has no conversation to lean on now
     listed = run_cli("--store-dir", "store", "chat", "--list", cwd=work).stdout.splitlines()
-    assert len(listed) == 2
+    assert len(listed) == 2 and all(" 1 turn " in line for line in listed)
+
+
+def test_a_session_without_questions_is_not_saved(work):
+    assert chat(work, input="/help\n").returncode == 0
+    r = run_cli("--store-dir", "store", "chat", "--list", cwd=work)
+    assert r.stdout.strip() == "No chat sessions yet. Start one with: bot chat"
 
 
 def test_continue_and_session_together_is_an_error(work):
