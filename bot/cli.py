@@ -218,6 +218,22 @@ def feedback_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--jso
     for r in rows if not json_out else []:
         mark = "+1" if r["vote"] == "up" else "-1"
         out.print(f"{r['at']}  {mark}  {r['question']}  ->  {r['short_answer'] or r['answer']}", markup=False)
+@app.command("chat")
+def chat_cmd(
+    ctx: typer.Context,
+    resume: bool = typer.Option(False, "--continue", help="Resume the most recent session."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Resume or start the session NAME."),
+    list_sessions: bool = typer.Option(False, "--list", help="List the saved sessions and exit."),
+) -> None:
+    """Chat with the articles: follow-ups use the conversation; /help lists commands.
+
+    With stdin piped, reads one question per line and prints plain answers."""
+    from bot import chat
+
+    if list_sessions:
+        chat.list_sessions(_settings(ctx), out)
+        return
+    raise typer.Exit(chat.run(_settings(ctx), session=session, resume=resume))
 
 
 def _fail(message: str, code: int = 1) -> None:

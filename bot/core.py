@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from bot.config import Settings
 from bot.embeddings import Embedder, make_embedder
@@ -157,10 +157,18 @@ class Bot:
         return [Passage(p.chunk, p.article, p.score, rank) for rank, p in enumerate(found[:k])]
 
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None,
-            collections: list[str] | None = None) -> Answer:
-        """Answer from the articles; every citation verified against the stored text."""
+            collections: list[str] | None = None,
+            history: Sequence[Answer | tuple[str, str]] | None = None) -> Answer:
+        """Answer from the articles; every citation verified against the stored text.
+
+        `history` is the conversation so far (earlier `Answer`s, or (question, answer text)
+        pairs), oldest first: a follow-up is searched and answered as its standalone question.
+        """
         t0 = time.perf_counter()
         question = question.strip()
+        asked = question
+        if history:
+            question = self.standalone_question(question, history, collections)
         passages = self.retrieve(question, k, filters, collections)
         t1 = time.perf_counter()
         names = collections or [self.settings.collection]
@@ -177,4 +185,33 @@ class Bot:
         t3 = time.perf_counter()
         answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
                              "verify": (t3 - t2) * 1000, "total": (t3 - t0) * 1000}
+        if question != asked:
+            answer.question, answer.standalone_question = asked, question
         return answer
+
+    def standalone_question(self, question: str, history: Sequence[Answer | tuple[str, str]],
+                            collections: list[str] | None = None) -> str:
+        """The follow-up `question` rewritten to stand alone, given the conversation so far."""
+        question = question.strip()
+        if not history:
+            return question
+        if self.settings.llm_enabled:
+            # LLM mode: condense with prompts/condense.txt (bot/llm.py, issue 3). Until that
+            # module is present, the offline method below is used.
+            try:
+                from bot.llm import condense
+            except ImportError:
+                pass
+            else:
+                pairs = [(t.question, t.answer) if isinstance(t, Answer) else t for t in history]
+                return condense(question, pairs, settings=self.settings).strip() or question
+        from bot import followup
+
+        name = (collections or [self.settings.collection])[0]
+
+        def search(text: str) -> list[Article]:
+            found = {p.article.article_id: p.article for p in self.retrieve(text, 2, None, [name])}
+            return list(found.values())
+
+        return followup.standalone(question, history, lambda i: self.article(i, name),
+                                   self.retriever(name).idf, search)

@@ -22,7 +22,10 @@ def location(c: Citation) -> str:
     return f"{c.source}{page} · chars {c.start}–{c.end}"
 
 
-def answer(console: Console, ans: Answer, show_timings: bool = False) -> None:
+def answer(console: Console, ans: Answer, show_timings: bool = False,
+           quote_limit: int | None = None, markdown: bool = False) -> None:
+    """`quote_limit` shortens long quotes in the footnotes (the chat's /sources shows them whole);
+    `markdown` renders a model's statements as markdown (never verbatim extractive quotes)."""
     if ans.standalone_question and ans.standalone_question != ans.question:
         console.print(Text(f"(searched: {ans.standalone_question})", style="dim"))
     if ans.refused:
@@ -31,18 +34,25 @@ def answer(console: Console, ans: Answer, show_timings: bool = False) -> None:
         if ans.short_answer:
             console.print(Text(ans.short_answer, style="bold green"))
             console.print()
-        for s in ans.statements:
-            marks = "".join(f"[{n}]" for n in s.citations)
-            console.print(Text(s.text) + Text(f" {marks}", style="cyan"))
+        if markdown and ans.mode != "extractive":
+            from rich.markdown import Markdown
+
+            console.print(Markdown(" ".join(
+                s.text + " " + "".join(f"\\[{n}\\]" for n in s.citations) for s in ans.statements)))
+        else:
+            for s in ans.statements:
+                marks = "".join(f"[{n}]" for n in s.citations)
+                console.print(Text(s.text) + Text(f" {marks}", style="cyan"))
         console.print()
-        sources(console, ans.citations, ans.short_answer)
+        sources(console, ans.citations, ans.short_answer, quote_limit)
     if ans.notice:
         console.print(Text(f"Note: {ans.notice}", style="dim"))
     if show_timings:
         console.print(Text(" · ".join(f"{k} {v:.0f} ms" for k, v in ans.timings_ms.items()), style="dim"))
 
 
-def sources(console: Console, cites: list[Citation], highlight: str | None = None) -> None:
+def sources(console: Console, cites: list[Citation], highlight: str | None = None,
+            quote_limit: int | None = None) -> None:
     if not cites:
         console.print(Text("No sources.", style="dim"))
         return
@@ -50,7 +60,8 @@ def sources(console: Console, cites: list[Citation], highlight: str | None = Non
     for c in cites:
         console.print(Text(f"[{c.n}] ", style="cyan") + Text(c.title, style="bold"))
         console.print(Text(f"    {location(c)}", style="dim"))
-        quote = Text(f'    "{c.quote}"', style="italic")
+        shown = c.quote if quote_limit is None else shorten(c.quote, quote_limit)
+        quote = Text(f'    "{shown}"', style="italic")
         if highlight:
             quote.highlight_words([highlight], style="bold green")
         console.print(quote)
@@ -74,3 +85,50 @@ def article_list(console: Console, arts: list[Article]) -> None:
     for a in arts:
         date = a.published or "          "
         console.print(f"[cyan]{a.article_id}[/cyan]  {date}  {escape(a.title)}  [dim]{escape(a.source)}[/dim]")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to about `limit` characters, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[:cut if cut > limit // 2 else limit].rstrip(" ,;:") + " …"
+
+
+def window(text: str, start: int, end: int, context: int = 600) -> tuple[int, int]:
+    """Offsets of whole paragraphs around text[start:end], about `context` characters each side
+    (cut at a word when a paragraph is much longer)."""
+    lo = 0 if start <= context else text.rfind("\n", 0, start - context) + 1
+    if start - lo > 2 * context:  # one long paragraph: start at a word instead
+        cut = text.find(" ", start - context, start)
+        lo = cut + 1 if cut >= 0 else start - context
+    hi = text.find("\n", min(len(text), end + context))
+    hi = len(text) if hi < 0 else hi
+    if hi - end > 2 * context:
+        cut = text.rfind(" ", end, end + context)
+        hi = cut if cut > end else end + context
+    return lo, hi
+
+
+def article_window(console: Console, art: Article, span: tuple[int, int], context: int = 600) -> None:
+    """The part of an article around a cited span, the span highlighted. Without colours (a pipe)
+    the span is also bracketed by » «, so it still stands out."""
+    start, end = span
+    lo, hi = window(art.text, start, end, context)
+    console.print(Text(art.title, style="bold"))
+    meta = [art.article_id, art.source] + ([art.published] if art.published else [])
+    meta.append(f"chars {start}–{end} of {len(art.text)}")
+    console.print(Text(" · ".join(meta), style="dim"))
+    console.print()
+    plain = console.color_system is None
+    body = Text()
+    if lo > 0:
+        body.append(f"… ({lo} chars before)\n", style="dim")
+    body.append(art.text[lo:start])
+    body.append("»" if plain else "", style="bold")
+    body.append(art.text[start:end], style="reverse bold")
+    body.append("«" if plain else "", style="bold")
+    body.append(art.text[end:hi])
+    if hi < len(art.text):
+        body.append(f"\n… ({len(art.text) - hi} chars after)", style="dim")
+    console.print(body)
