@@ -218,6 +218,8 @@ def feedback_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--jso
     for r in rows if not json_out else []:
         mark = "+1" if r["vote"] == "up" else "-1"
         out.print(f"{r['at']}  {mark}  {r['question']}  ->  {r['short_answer'] or r['answer']}", markup=False)
+
+
 @app.command("chat")
 def chat_cmd(
     ctx: typer.Context,
