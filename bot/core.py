@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from bot.config import Settings
 from bot.embeddings import Embedder, make_embedder
-from bot.schema import Answer, Article, Draft, IngestReport, Passage
+from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Draft, IngestReport, Passage
 from bot.retrieval import Filters, Retriever
 from bot.store import Store
 from bot import citations, ingest
 
 if TYPE_CHECKING:
     from bot.extractive import ExtractiveAnswerer
+    from bot.llm import LLMAnswerer
 
 
 class Bot:
@@ -27,6 +28,7 @@ class Bot:
         self._stores: dict[str, Store] = {}
         self._retrievers: dict[str, Retriever] = {}
         self._answerers: dict[str, Any] = {}
+        self._llm: "LLMAnswerer | None" = None
 
     @classmethod
     def from_env(cls, **overrides) -> "Bot":
@@ -102,19 +104,17 @@ class Bot:
 
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None,
             collections: list[str] | None = None) -> Answer:
-        """Answer from the articles; every citation verified against the stored text."""
+        """Answer from the articles; every citation verified against the stored text. With a
+        model configured (OPENAI_API_KEY / OPENAI_BASE_URL) the model writes it, else it is
+        extractive."""
+        if self.settings.llm_enabled:
+            return _final(self.ask_stream(question, k, filters, collections))
         t0 = time.perf_counter()
         question = question.strip()
         passages = self.retrieve(question, k, filters, collections)
         t1 = time.perf_counter()
         names = collections or [self.settings.collection]
-        if passages:
-            draft = self._extractive(names[0]).answer(question, passages)
-        else:
-            empty = all(self.store(n).count_chunks() == 0 for n in names)
-            draft = Draft(statements=[], refused=True, notice=(
-                f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"
-                if empty else None))
+        draft = self._extractive_draft(question, passages, names)
         t2 = time.perf_counter()
         by_id = {p.article.article_id: p.article for p in passages}
         answer = citations.verify(question, draft, by_id.get)
@@ -122,3 +122,89 @@ class Bot:
         answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
                              "verify": (t3 - t2) * 1000, "total": (t3 - t0) * 1000}
         return answer
+
+    def _extractive_draft(self, question: str, passages: list[Passage], names: list[str]) -> Draft:
+        if passages:
+            return self._extractive(names[0]).answer(question, passages)
+        empty = all(self.store(n).count_chunks() == 0 for n in names)
+        return Draft(statements=[], refused=True, notice=(
+            f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"
+            if empty else None))
+
+    # -- the LLM path ---------------------------------------------------------------------
+
+    @property
+    def llm(self) -> "LLMAnswerer":
+        if self._llm is None:
+            from bot.llm import LLMAnswerer
+
+            self._llm = LLMAnswerer(self.settings)
+        return self._llm
+
+    def ask_stream(self, question: str, k: int | None = None, filters: Filters | None = None,
+                   collections: list[str] | None = None) -> Iterator[AnswerDelta | AnswerDone]:
+        """The answer as it is written: `AnswerDelta`s of provisional model text, then one
+        `AnswerDone` with the verified answer (what to keep showing). Without a model, or when
+        the model fails, the `AnswerDone` carries the extractive answer, with a notice saying
+        why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key."""
+        from bot.llm import LLMUnavailable, Result
+
+        question = question.strip()
+        if not self.settings.llm_enabled:
+            yield AnswerDone(self.ask(question, k, filters, collections))
+            return
+        names = collections or [self.settings.collection]
+        llm = self.llm  # built before the clock starts: imports are not the answer's time
+        t0 = time.perf_counter()
+        result: Result | None = None
+        try:
+            for event in llm.stream(question, lambda q: self.retrieve(q, k, filters, collections)):
+                if isinstance(event, Result):
+                    result = event
+                else:
+                    yield AnswerDelta(event.text)
+        except LLMUnavailable as e:
+            passages = e.passages if e.passages is not None else self.retrieve(question, k, filters,
+                                                                               collections)
+            yield AnswerDone(self._fallback(question, passages, names, e.reason, t0))
+            return
+        assert result is not None
+        if not result.passages:
+            draft = self._extractive_draft(question, [], names)  # the empty-store notice
+            draft.mode = "llm"
+        else:
+            draft = result.draft
+        t1 = time.perf_counter()
+        by_id = {p.article.article_id: p.article for p in result.passages}
+        answer = citations.verify(question, draft, by_id.get)
+        if answer.refused and draft.statements:
+            # The model answered, but nothing it said could be verified: show what can be.
+            yield AnswerDone(self._fallback(question, result.passages, names,
+                                            "none of the model's statements could be verified "
+                                            "against the sources", t0))
+            return
+        t2 = time.perf_counter()
+        answer.timings_ms = {**result.timings_ms, "verify": (t2 - t1) * 1000,
+                             "total": (t2 - t0) * 1000}
+        yield AnswerDone(answer)
+
+    def _fallback(self, question: str, passages: list[Passage], names: list[str], reason: str,
+                  t0: float) -> Answer:
+        """The extractive answer, with a notice saying why the model's is not shown."""
+        t1 = time.perf_counter()
+        draft = self._extractive_draft(question, passages, names)
+        by_id = {p.article.article_id: p.article for p in passages}
+        answer = citations.verify(question, draft, by_id.get)
+        answer.notice = " ".join(filter(None, [
+            f"Extractive answer shown instead of the model's: {reason}.", answer.notice]))
+        t2 = time.perf_counter()
+        answer.timings_ms = {"llm": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
+                             "total": (t2 - t0) * 1000}
+        return answer
+
+
+def _final(events: Iterator[AnswerDelta | AnswerDone]) -> Answer:
+    for event in events:
+        if isinstance(event, AnswerDone):
+            return event.answer
+    raise AssertionError("an answer stream ended without an answer")
