@@ -177,8 +177,10 @@ def chat_model(settings: Settings):
 
 
 def structured_model(settings: Settings, model: Any = None):
-    """The model asked for the `answer` tool, or for JSON in text, per BOT_LLM_OUTPUT."""
+    """The model asked for the `answer` tool, or for JSON in text, per BOT_LLM_OUTPUT, its
+    reply streamed as `Piece`s."""
     import openai
+    from langchain_core.runnables import RunnableGenerator
 
     mode = settings.llm_output
     if mode not in OUTPUT_MODES:
@@ -186,49 +188,54 @@ def structured_model(settings: Settings, model: Any = None):
 
         raise ConfigError(f"BOT_LLM_OUTPUT={mode!r}: use one of {', '.join(OUTPUT_MODES)}")
     model = model or chat_model(settings)
+    as_text = model | RunnableGenerator(_pieces)
     if mode == "text":
-        return model
-    with_tool = model.bind_tools([answer_tool()], tool_choice=TOOL_NAME)
+        return as_text
+    with_tool = model.bind_tools([answer_tool()], tool_choice=TOOL_NAME) | RunnableGenerator(_pieces)
     if mode == "tools":
         return with_tool
     # A server without tool support answers 400 (or 422): ask it for JSON in the text instead.
     return with_tool.with_fallbacks(
-        [model], exceptions_to_handle=(openai.BadRequestError, openai.UnprocessableEntityError))
+        [as_text], exceptions_to_handle=(openai.BadRequestError, openai.UnprocessableEntityError))
 
 
 # -- reading the reply -------------------------------------------------------------------
 
 
-def reply_json(message: Any, partial: bool = False) -> Any:
-    """The answer object in a (possibly partial) reply: tool-call arguments, else the JSON in
-    the message text (a ```json fence or prose around it allowed). None if there is none."""
+@dataclass(frozen=True)
+class Piece:
+    """One streamed bit of the reply: tool-call arguments and/or message text. Deliberately
+    not addable, so LangChain does not re-merge the growing message on every token (each merge
+    of a tool-call chunk re-parses all its JSON: quadratic in the reply's length)."""
+
+    args: str = ""
+    text: str = ""
+
+
+def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
+    for m in messages:
+        args = "".join(c.get("args") or "" for c in getattr(m, "tool_call_chunks", None) or []
+                       if c.get("index") in (None, 0))
+        text = m.content if isinstance(m.content, str) else ""
+        if args or text:
+            yield Piece(args, text)
+
+
+def reply_json(args: str, text: str, partial: bool = False) -> Any:
+    """The answer object in a (possibly partial) reply: the tool call's arguments, else the
+    JSON in the message text (a ```json fence or prose around it allowed). None if none."""
     from langchain_core.utils.json import parse_partial_json
 
-    raw = _tool_args(message)
-    if raw is None:
-        text = message.content if isinstance(message.content, str) else ""
+    raw = args
+    if not raw:
         start = text.find("{")
         if start < 0:
             return None
-        raw = text[start:]
-        if not partial:
-            raw = raw[:raw.rfind("}") + 1]
+        raw = text[start:] if partial else text[start:text.rfind("}") + 1]
     try:
         return parse_partial_json(raw) if partial else json.loads(raw)
     except ValueError:
         return None
-
-
-def _tool_args(message: Any) -> str | None:
-    chunks = getattr(message, "tool_call_chunks", None) or []
-    for c in chunks:
-        if c.get("args"):
-            return c["args"]
-    for call in getattr(message, "tool_calls", None) or []:
-        return json.dumps(call.get("args") or {})
-    for call in getattr(message, "invalid_tool_calls", None) or []:
-        return call.get("args") or ""
-    return None
 
 
 def display_text(obj: Any) -> str:
@@ -239,8 +246,8 @@ def display_text(obj: Any) -> str:
     return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
 
 
-def parse_answer(message: Any) -> AnswerOut:
-    data = reply_json(message)
+def parse_answer(args: str, text: str) -> AnswerOut:
+    data = reply_json(args, text)
     if not isinstance(data, dict):
         raise ValueError("the reply holds no JSON answer")
     try:
@@ -308,34 +315,31 @@ class LLMAnswerer:
         self.model = structured_model(settings)
         self.prompt = answer_prompt()
 
-    def chain(self, retrieve: Callable[[str], list[Passage]], seen: dict[str, Any] | None = None):
+    def chain(self, retrieve: Callable[[str], list[Passage]], seen: dict[str, Any]):
         """question -> retrieve -> prompt -> model, streamed into Delta events and a Result.
-        `seen` (optional) records how far a call got, to say what failed."""
-        from langchain_core.messages import AIMessage
-        from langchain_core.runnables import (RunnableBranch, RunnableGenerator, RunnableLambda,
-                                              RunnablePassthrough)
 
-        to_prompt = RunnableLambda(lambda x: {"question": x["question"],
-                                              "passages": format_passages(x["passages"])})
-        no_passages = RunnableLambda(lambda x: AIMessage(content='{"statements": []}'))
-        generate = RunnableBranch((lambda x: not x["passages"], no_passages),
-                                  to_prompt | self.prompt | self.model)
-        return (RunnablePassthrough.assign(passages=RunnableLambda(lambda x: retrieve(x["question"])))
-                | RunnablePassthrough.assign(message=generate)
-                | RunnableGenerator(functools.partial(_events, seen=seen if seen is not None else {})))
+        One straight pipe: the passages reach the last step through `seen` (which also records
+        how far a call got, to say what failed) rather than beside the reply in a parallel
+        step, which would cost a thread hand-off per token; and the model step yields `Piece`s,
+        which LangChain's steps do not re-merge per token."""
+        from langchain_core.runnables import RunnableBranch, RunnableGenerator, RunnableLambda
+
+        def _retrieve(x: dict) -> dict:
+            seen["passages"] = retrieve(x["question"])
+            seen["retrieved"] = time.perf_counter()
+            return {"question": x["question"], "passages": format_passages(seen["passages"])}
+
+        no_passages = RunnableLambda(lambda x: Piece(text='{"statements": []}'))  # ask no model
+        return (RunnableLambda(_retrieve)
+                | RunnableBranch((lambda x: not seen["passages"], no_passages), self.prompt | self.model)
+                | RunnableGenerator(functools.partial(_events, seen=seen)))
 
     def stream(self, question: str, retrieve: Callable[[str], list[Passage]]) -> Iterator[Delta | Result]:
         """Deltas, then one Result. Raises LLMAuthError, or LLMUnavailable (fall back)."""
         seen: dict[str, Any] = {}
         t0 = time.perf_counter()
-
-        def _retrieve(q: str) -> list[Passage]:
-            seen["passages"] = retrieve(q)
-            seen["retrieved"] = time.perf_counter()
-            return seen["passages"]
-
         try:
-            for event in self.chain(_retrieve, seen).stream({"question": question}):
+            for event in self.chain(retrieve, seen).stream({"question": question}):
                 if isinstance(event, Result):
                     t1 = seen.get("retrieved", t0)
                     event.timings_ms = {"retrieve": (t1 - t0) * 1000,
@@ -392,34 +396,30 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings |
     return LLMAnswerer(settings or Settings.load()).condense(question, history)
 
 
-def _events(chunks: Iterator[dict], seen: dict[str, Any]) -> Iterator[Delta | Result]:
-    """Chain chunks -> Delta events for new statement text, then the Result."""
-    passages: list[Passage] = []
-    message: Any = None
+def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | Result]:
+    """Reply pieces -> Delta events for new statement text, then the Result."""
+    args, text = "", ""
     shown, parsed_at = "", 0
-    for chunk in chunks:
-        passages = chunk.get("passages", passages)
-        if "message" not in chunk:
-            continue
-        message = chunk["message"] if message is None else message + chunk["message"]
+    for piece in pieces:
         seen["replying"] = True
-        size = len(_tool_args(message) or "") + len(message.content or "")
-        if size - parsed_at < _REPARSE_EVERY:
+        args, text = args + piece.args, text + piece.text
+        if len(args) + len(text) - parsed_at < _REPARSE_EVERY:
             continue  # re-parsing the whole partial JSON on every token would cost O(n^2)
-        parsed_at = size
-        text = display_text(reply_json(message, partial=True))
-        if text.startswith(shown) and len(text) > len(shown):
-            yield Delta(text[len(shown):])
-            shown = text
-    if message is None:
+        parsed_at = len(args) + len(text)
+        now = display_text(reply_json(args, text, partial=True))
+        if now.startswith(shown) and len(now) > len(shown):
+            yield Delta(now[len(shown):])
+            shown = now
+    if not (args or text):
         raise _Malformed("the reply was empty")
     try:
-        out = parse_answer(message)
+        out = parse_answer(args, text)
     except ValueError as e:
         raise _Malformed(str(e)) from None
-    text = " ".join(s.text.strip() for s in out.statements if s.text.strip())
-    if text.startswith(shown) and len(text) > len(shown):
-        yield Delta(text[len(shown):])
+    now = " ".join(s.text.strip() for s in out.statements if s.text.strip())
+    if now.startswith(shown) and len(now) > len(shown):
+        yield Delta(now[len(shown):])
+    passages = seen["passages"]
     yield Result(to_draft(out, passages), passages)
 
 
