@@ -4,7 +4,8 @@ The model is the scriptable test server (tests/openai_server.py) on 127.0.0.1, w
 instantly with a fixed tool-call reply streamed in 4-character deltas (about one token each),
 so what remains is the bot's own work. Baseline, in the same run: the raw `openai` client
 sending the very request the bot sent (same messages, tools, stream=True) and reading the whole
-stream. Retrieval is timed separately (it is the same with or without a model).
+stream; beside it, `ChatOpenAI.stream` alone on the same messages, to show how much of the
+overhead is LangChain's own. Retrieval is timed separately (the same with or without a model).
 
     /work/main/.venv/bin/python bench/llm_overhead.py [--runs 30]
 """
@@ -70,18 +71,31 @@ def main() -> None:
         request = dict(server.chat_requests[-1])
         client = openai.OpenAI(base_url=server.base_url, api_key="not-needed", max_retries=0)
 
+        from bot.llm import TOOL_NAME, answer_tool, chat_model
+
+        lc_model = chat_model(settings).bind_tools([answer_tool()], tool_choice=TOOL_NAME)
+        lc_messages = [(m["role"], m["content"]) for m in request["messages"]]
+
+        def langchain_call() -> float:
+            t = time.perf_counter()
+            for _ in lc_model.stream(lc_messages):
+                pass
+            return (time.perf_counter() - t) * 1000
+
         def raw_call() -> float:
             t = time.perf_counter()
             for _ in client.chat.completions.create(**request):
                 pass
             return (time.perf_counter() - t) * 1000
 
-        raw, llm, verify, retrieve = [], [], [], []
-        for _ in range(3):  # warm both paths
+        raw, lc, llm, verify, retrieve = [], [], [], [], []
+        for _ in range(3):  # warm every path
             raw_call()
+            langchain_call()
             bot.ask(QUESTION)
-        for _ in range(runs):  # interleaved, so machine load hits both alike
+        for _ in range(runs):  # interleaved, so machine load hits all alike
             raw.append(raw_call())
+            lc.append(langchain_call())
             answer = bot.ask(QUESTION)
             assert answer.mode == "llm" and len(answer.citations) == len(STATEMENTS)
             llm.append(answer.timings_ms["llm"])
@@ -97,6 +111,8 @@ def main() -> None:
     print("| path (median of %d) | ms | vs. raw client |" % runs)
     print("|---|---|---|")
     print(f"| raw `openai` client, same request, stream read to the end (baseline) | {med(raw):.1f} | 1.00x |")
+    print(f"| `ChatOpenAI.stream` alone, same messages and tool (LangChain's per-token cost) | "
+          f"{med(lc):.1f} | {med(lc) / med(raw):.2f}x |")
     print(f"| bot: LCEL chain + streaming JSON parse + draft (`llm`) | {med(llm):.1f} | "
           f"{med(llm) / med(raw):.2f}x |")
     print(f"| bot: verification (`verify`) | {med(verify):.1f} | {med(verify) / med(raw):.2f}x |")

@@ -176,7 +176,7 @@ def chat_model(settings: Settings):
                       timeout=settings.llm_timeout, max_retries=settings.llm_retries)
 
 
-def structured_model(settings: Settings, model: Any = None):
+def structured_model(settings: Settings):
     """The model asked for the `answer` tool, or for JSON in text, per BOT_LLM_OUTPUT, its
     reply streamed as `Piece`s."""
     import openai
@@ -187,7 +187,7 @@ def structured_model(settings: Settings, model: Any = None):
         from bot.config import ConfigError
 
         raise ConfigError(f"BOT_LLM_OUTPUT={mode!r}: use one of {', '.join(OUTPUT_MODES)}")
-    model = model or chat_model(settings)
+    model = chat_model(settings)
     as_text = model | RunnableGenerator(_pieces)
     if mode == "text":
         return as_text
@@ -213,12 +213,19 @@ class Piece:
 
 
 def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
+    first: Any = None  # the first tool call's index: only that call is read
     for m in messages:
-        args = "".join(c.get("args") or "" for c in getattr(m, "tool_call_chunks", None) or []
-                       if c.get("index") in (None, 0))
+        args = []
+        for c in getattr(m, "tool_call_chunks", None) or []:
+            first = c.get("index") if first is None else first
+            if c.get("index") in (None, first):
+                args.append(c.get("args") or "")
         text = m.content if isinstance(m.content, str) else ""
         if args or text:
-            yield Piece(args, text)
+            yield Piece("".join(args), text)
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S)
 
 
 def reply_json(args: str, text: str, partial: bool = False) -> Any:
@@ -228,6 +235,10 @@ def reply_json(args: str, text: str, partial: bool = False) -> Any:
 
     raw = args
     if not raw:
+        # Reasoning models served locally may think aloud first; an unfinished thought is no answer.
+        text = _THINK.sub("", text)
+        if "<think>" in text:
+            return None
         start = text.find("{")
         if start < 0:
             return None
@@ -346,6 +357,8 @@ class LLMAnswerer:
                                         "llm": (time.perf_counter() - t1) * 1000}
                 yield event
         except Exception as e:  # only the model's faults are mapped; anything else is a bug
+            if "retrieved" not in seen:
+                raise  # retrieval failed: not the model's fault
             fault = self._fault(e, seen.get("passages"), replying="replying" in seen)
             if fault is e:
                 raise
@@ -458,4 +471,4 @@ def _is_transport_error(e: Exception) -> bool:
             continue
         if isinstance(e, (lib.TransportError, lib.DecodingError)):
             return True
-    return isinstance(e, OSError)
+    return False

@@ -405,3 +405,14 @@ def test_condense_without_history_or_model_returns_the_question(llm_settings):
 def test_prompts_are_files():
     for name in ("system", "qa", "condense"):
         assert prompt_text(name) == (ROOT / "prompts" / f"{name}.txt").read_text()
+
+
+def test_reply_json_reads_fenced_json_and_skips_thinking():
+    from bot.llm import reply_json
+
+    assert reply_json("", 'Sure:\n```json\n{"statements": []}\n```') == {"statements": []}
+    assert reply_json("", '<think>maybe {"a": 1}?</think>\n{"statements": []}') == {"statements": []}
+    assert reply_json("", '<think>still thinking {"a"', partial=True) is None
+    assert reply_json('{"statements": [{"text": "Par', "", partial=True) == \
+        {"statements": [{"text": "Par"}]}
+    assert reply_json("", "no JSON at all") is None
