@@ -47,7 +47,7 @@ def streamed_answer(console: Console, events: Iterable[AnswerDelta | AnswerDone]
     statements verification dropped disappear, and the notice says so."""
     from rich.live import Live
 
-    draft, final = Text(), None
+    draft, final = Text(no_wrap=False, overflow="fold"), None  # wrap, though the console soft-wraps
     with Live(draft, console=console, auto_refresh=False, transient=True) as live:
         for event in events:
             if isinstance(event, AnswerDelta):

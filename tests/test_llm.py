@@ -416,3 +416,10 @@ def test_reply_json_reads_fenced_json_and_skips_thinking():
     assert reply_json('{"statements": [{"text": "Par', "", partial=True) == \
         {"statements": [{"text": "Par"}]}
     assert reply_json("", "no JSON at all") is None
+
+
+def test_unknown_output_mode_is_a_one_line_config_error(llm_settings, openai_server):
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="BOT_LLM_OUTPUT='xml'"):
+        Bot(llm_settings.with_(llm_output="xml")).ask(QUESTION)
