@@ -359,41 +359,13 @@ class LLMAnswerer:
         except Exception as e:  # only the model's faults are mapped; anything else is a bug
             if "retrieved" not in seen:
                 raise  # retrieval failed: not the model's fault
-            fault = self._fault(e, seen.get("passages"), replying="replying" in seen)
+            fault = _fault(e, self.settings, seen.get("passages"), replying="replying" in seen)
             if fault is e:
                 raise
             raise fault from None
 
-    def _fault(self, e: Exception, passages: list[Passage] | None,
-               replying: bool = False) -> Exception:
-        import openai
-
-        url = shown_url(self.settings)
-        if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return LLMAuthError(f"the API key was rejected by {url} (HTTP {e.status_code}); "
-                                "set OPENAI_API_KEY to a valid key for that server")
-        reason = _reason(e, self.settings, replying)
-        return e if reason is None else LLMUnavailable(reason, passages)
-
     def condense(self, question: str, history: list[tuple[str, str]]) -> str:
-        """A follow-up rewritten to stand alone, using the conversation so far. Without history,
-        or if the model fails, the question as asked (a follow-up then searches as written)."""
-        from langchain_core.output_parsers import StrOutputParser
-
-        if not history:
-            return question
-        chain = condense_prompt() | chat_model(self.settings) | StrOutputParser()
-        try:
-            text = chain.invoke({"question": question, "history": format_history(history)})
-        except Exception as e:
-            fault = self._fault(e, None)
-            if isinstance(fault, LLMAuthError):
-                raise fault from None
-            if not isinstance(fault, LLMUnavailable):
-                raise
-            return question
-        lines = [ln.strip().strip('"').strip() for ln in text.strip().splitlines() if ln.strip()]
-        return lines[0] if lines else question
+        return condense(question, history, self.settings)
 
 
 def format_history(history: list[tuple[str, str]]) -> str:
@@ -405,8 +377,39 @@ def format_history(history: list[tuple[str, str]]) -> str:
 
 
 def condense(question: str, history: list[tuple[str, str]], settings: Settings | None = None) -> str:
-    """The chat's follow-up rewriter (prompts/condense.txt); see `LLMAnswerer.condense`."""
-    return LLMAnswerer(settings or Settings.load()).condense(question, history)
+    """The chat's follow-up rewriter (prompts/condense.txt): `question` rewritten to stand alone,
+    using `history` ((question, answer text) pairs, oldest first). Without history, or if the
+    model fails, the question as asked (a follow-up then searches as written); a rejected key
+    raises LLMAuthError."""
+    from langchain_core.output_parsers import StrOutputParser
+
+    if not history:
+        return question
+    settings = settings or Settings.load()
+    chain = condense_prompt() | chat_model(settings) | StrOutputParser()
+    try:
+        text = chain.invoke({"question": question, "history": format_history(history)})
+    except Exception as e:
+        fault = _fault(e, settings, None)
+        if isinstance(fault, LLMUnavailable):
+            return question
+        if fault is e:
+            raise
+        raise fault from None
+    lines = [ln.strip().strip('"').strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else question
+
+
+def _fault(e: Exception, settings: Settings, passages: list[Passage] | None,
+           replying: bool = False) -> Exception:
+    """The error to raise for `e`: LLMAuthError, LLMUnavailable (fall back), or `e` itself."""
+    import openai
+
+    if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return LLMAuthError(f"the API key was rejected by {shown_url(settings)} (HTTP {e.status_code}); "
+                            "set OPENAI_API_KEY to a valid key for that server")
+    reason = _reason(e, settings, replying)
+    return e if reason is None else LLMUnavailable(reason, passages)
 
 
 def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | Result]:

@@ -423,3 +423,9 @@ def test_unknown_output_mode_is_a_one_line_config_error(llm_settings, openai_ser
 
     with pytest.raises(ConfigError, match="BOT_LLM_OUTPUT='xml'"):
         Bot(llm_settings.with_(llm_output="xml")).ask(QUESTION)
+
+
+def test_condense_with_a_rejected_key_raises(llm_settings, openai_server):
+    openai_server.queue_chat(Reply.error(403, "forbidden"))
+    with pytest.raises(LLMAuthError, match="HTTP 403"):
+        condense("How far did they fly?", [("q", "a")], llm_settings)
