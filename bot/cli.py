@@ -133,7 +133,12 @@ def ask_cmd(
 
     if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
-    answer = _bot(ctx).ask(question, k=k, filters=Filters(source=source, since=since, until=until))
+    bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
+    if out.is_terminal and not json_out:
+        # Print the model's words as they arrive, then the verified answer in their place.
+        render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters), show_timings=timings)
+        return
+    answer = bot.ask(question, k=k, filters=filters)
     if json_out:
         out.print(render.to_json(answer.to_dict()), markup=False)
     else:

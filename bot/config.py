@@ -44,6 +44,9 @@ class Settings:
     chat_model: str = _setting("BOT_CHAT_MODEL", "gpt-4o-mini", "Chat model for LLM answers.")
     llm_timeout: float = _setting("BOT_LLM_TIMEOUT", 60.0, "Seconds before an LLM call gives up.")
     llm_retries: int = _setting("BOT_LLM_RETRIES", 2, "Retries on 429/5xx before falling back.")
+    llm_output: str = _setting(
+        "BOT_LLM_OUTPUT", "auto", "How the model returns answers: auto, tools or text (JSON in text)."
+    )
     chunk_size: int = _setting("BOT_CHUNK_SIZE", 800, "Target chunk size in characters.")
     chunk_overlap: int = _setting("BOT_CHUNK_OVERLAP", 150, "Overlap between chunks (chars).")
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")

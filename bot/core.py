@@ -8,17 +8,18 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from bot.config import Settings
 from bot.embeddings import Embedder, make_embedder
-from bot.schema import Answer, Article, Draft, IngestReport, Passage
+from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Draft, IngestReport, Passage
 from bot.retrieval import Filters, Retriever
 from bot.store import Store
 from bot import citations, ingest
 
 if TYPE_CHECKING:
     from bot.extractive import ExtractiveAnswerer
+    from bot.llm import LLMAnswerer
 
 
 class Bot:
@@ -28,6 +29,7 @@ class Bot:
         self._stores: dict[str, Store] = {}
         self._retrievers: dict[str, Retriever] = {}
         self._answerers: dict[str, Any] = {}
+        self._llm: "LLMAnswerer | None" = None
 
     @classmethod
     def from_env(cls, **overrides) -> "Bot":
@@ -159,11 +161,15 @@ class Bot:
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None,
             collections: list[str] | None = None,
             history: Sequence[Answer | tuple[str, str]] | None = None) -> Answer:
-        """Answer from the articles; every citation verified against the stored text.
+        """Answer from the articles; every citation verified against the stored text. With a
+        model configured (OPENAI_API_KEY / OPENAI_BASE_URL) the model writes it, else it is
+        extractive.
 
         `history` is the conversation so far (earlier `Answer`s, or (question, answer text)
         pairs), oldest first: a follow-up is searched and answered as its standalone question.
         """
+        if self.settings.llm_enabled:
+            return _final(self.ask_stream(question, k, filters, collections, history))
         t0 = time.perf_counter()
         question = question.strip()
         asked = question
@@ -172,13 +178,7 @@ class Bot:
         passages = self.retrieve(question, k, filters, collections)
         t1 = time.perf_counter()
         names = collections or [self.settings.collection]
-        if passages:
-            draft = self._extractive(names[0]).answer(question, passages)
-        else:
-            empty = all(self.store(n).count_chunks() == 0 for n in names)
-            draft = Draft(statements=[], refused=True, notice=(
-                f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"
-                if empty else None))
+        draft = self._extractive_draft(question, passages, names)
         t2 = time.perf_counter()
         by_id = {p.article.article_id: p.article for p in passages}
         answer = citations.verify(question, draft, by_id.get)
@@ -195,16 +195,14 @@ class Bot:
         question = question.strip()
         if not history:
             return question
-        if self.settings.llm_enabled:
-            # LLM mode: condense with prompts/condense.txt (bot/llm.py, issue 3). Until that
-            # module is present, the offline method below is used.
-            try:
-                from bot.llm import condense
-            except ImportError:
-                pass
-            else:
-                pairs = [(t.question, t.answer) if isinstance(t, Answer) else t for t in history]
-                return condense(question, pairs, settings=self.settings).strip() or question
+        if self.settings.llm_enabled:  # the model condenses it with prompts/condense.txt
+            from bot.llm import condense
+
+            pairs = [(t.question, t.answer) if isinstance(t, Answer) else t for t in history]
+            rewritten = condense(question, pairs, settings=self.settings).strip()
+            if rewritten and rewritten != question:
+                return rewritten
+            # Unchanged: the model found it standalone, or it failed; the offline method decides.
         from bot import followup
 
         name = (collections or [self.settings.collection])[0]
@@ -215,3 +213,101 @@ class Bot:
 
         return followup.standalone(question, history, lambda i: self.article(i, name),
                                    self.retriever(name).idf, search)
+
+    def _extractive_draft(self, question: str, passages: list[Passage], names: list[str]) -> Draft:
+        if passages:
+            return self._extractive(names[0]).answer(question, passages)
+        empty = all(self.store(n).count_chunks() == 0 for n in names)
+        return Draft(statements=[], refused=True, notice=(
+            f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"
+            if empty else None))
+
+    # -- the LLM path ---------------------------------------------------------------------
+
+    @property
+    def llm(self) -> "LLMAnswerer":
+        if self._llm is None:
+            from bot.llm import LLMAnswerer
+
+            self._llm = LLMAnswerer(self.settings)
+        return self._llm
+
+    def ask_stream(self, question: str, k: int | None = None, filters: Filters | None = None,
+                   collections: list[str] | None = None,
+                   history: Sequence[Answer | tuple[str, str]] | None = None,
+                   ) -> Iterator[AnswerDelta | AnswerDone]:
+        """The answer as it is written: `AnswerDelta`s of provisional model text, then one
+        `AnswerDone` with the verified answer (what to keep showing). Without a model, or when
+        the model fails, the `AnswerDone` carries the extractive answer, with a notice saying
+        why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key."""
+        question = question.strip()
+        if not self.settings.llm_enabled:
+            yield AnswerDone(self.ask(question, k, filters, collections, history))
+            return
+        asked = question
+        if history:
+            question = self.standalone_question(question, history, collections)
+        for event in self._llm_stream(question, k, filters, collections):
+            if isinstance(event, AnswerDone) and question != asked:
+                event.answer.question, event.answer.standalone_question = asked, question
+            yield event
+
+    def _llm_stream(self, question: str, k: int | None, filters: Filters | None,
+                    collections: list[str] | None) -> Iterator[AnswerDelta | AnswerDone]:
+        from bot.llm import LLMUnavailable, Result
+
+        names = collections or [self.settings.collection]
+        llm = self.llm  # built before the clock starts: imports are not the answer's time
+        t0 = time.perf_counter()
+        result: Result | None = None
+        try:
+            for event in llm.stream(question, lambda q: self.retrieve(q, k, filters, collections)):
+                if isinstance(event, Result):
+                    result = event
+                else:
+                    yield AnswerDelta(event.text)
+        except LLMUnavailable as e:
+            passages = e.passages if e.passages is not None else self.retrieve(question, k, filters,
+                                                                               collections)
+            yield AnswerDone(self._fallback(question, passages, names, e.reason, t0))
+            return
+        assert result is not None
+        if not result.passages:
+            draft = self._extractive_draft(question, [], names)  # the empty-store notice
+            draft.mode = "llm"
+        else:
+            draft = result.draft
+        t1 = time.perf_counter()
+        by_id = {p.article.article_id: p.article for p in result.passages}
+        answer = citations.verify(question, draft, by_id.get)
+        if answer.refused and draft.statements:
+            # The model answered, but nothing it said could be verified: show what can be.
+            yield AnswerDone(self._fallback(question, result.passages, names,
+                                            "none of the model's statements could be verified "
+                                            "against the sources", t0))
+            return
+        t2 = time.perf_counter()
+        answer.timings_ms = {**result.timings_ms, "verify": (t2 - t1) * 1000,
+                             "total": (t2 - t0) * 1000}
+        yield AnswerDone(answer)
+
+    def _fallback(self, question: str, passages: list[Passage], names: list[str], reason: str,
+                  t0: float) -> Answer:
+        """The extractive answer, with a notice saying why the model's is not shown."""
+        t1 = time.perf_counter()
+        draft = self._extractive_draft(question, passages, names)
+        by_id = {p.article.article_id: p.article for p in passages}
+        answer = citations.verify(question, draft, by_id.get)
+        answer.notice = " ".join(filter(None, [
+            f"Extractive answer shown instead of the model's: {reason}.", answer.notice]))
+        t2 = time.perf_counter()
+        answer.timings_ms = {"llm": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
+                             "total": (t2 - t0) * 1000}
+        return answer
+
+
+def _final(events: Iterator[AnswerDelta | AnswerDone]) -> Answer:
+    for event in events:
+        if isinstance(event, AnswerDone):
+            return event.answer
+    raise AssertionError("an answer stream ended without an answer")

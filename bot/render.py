@@ -4,13 +4,13 @@ beyond the console it is given."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from bot.schema import Answer, Article, Citation
+from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation
 
 
 def to_json(obj: Any) -> str:
@@ -49,6 +49,25 @@ def answer(console: Console, ans: Answer, show_timings: bool = False,
         console.print(Text(f"Note: {ans.notice}", style="dim"))
     if show_timings:
         console.print(Text(" · ".join(f"{k} {v:.0f} ms" for k, v in ans.timings_ms.items()), style="dim"))
+
+
+def streamed_answer(console: Console, events: Iterable[AnswerDelta | AnswerDone],
+                    show_timings: bool = False) -> Answer | None:
+    """Show provisional text as a model writes it, then replace it with the verified answer:
+    statements verification dropped disappear, and the notice says so."""
+    from rich.live import Live
+
+    draft, final = Text(no_wrap=False, overflow="fold"), None  # wrap, though the console soft-wraps
+    with Live(draft, console=console, auto_refresh=False, transient=True) as live:
+        for event in events:
+            if isinstance(event, AnswerDelta):
+                draft.append(event.text)
+                live.update(draft, refresh=True)
+            else:
+                final = event.answer
+    if final is not None:
+        answer(console, final, show_timings)
+    return final
 
 
 def sources(console: Console, cites: list[Citation], highlight: str | None = None,

@@ -132,6 +132,20 @@ class Answer:
 
 
 @dataclass
+class AnswerDelta:
+    """Answer text as a streaming model writes it: provisional, not yet verified."""
+
+    text: str
+
+
+@dataclass
+class AnswerDone:
+    """The end of an answer stream: the verified answer (statements may differ from deltas)."""
+
+    answer: Answer
+
+
+@dataclass
 class IngestFailure:
     source: str
     reason: str

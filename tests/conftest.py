@@ -85,3 +85,12 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, input=input, timeout=timeout)
+
+
+@pytest.fixture
+def openai_server():
+    """A scriptable OpenAI-compatible server on 127.0.0.1 (see tests/openai_server.py)."""
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer() as server:
+        yield server

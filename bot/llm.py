@@ -1,0 +1,477 @@
+"""The LLM answerer: an LCEL chain over any OpenAI-compatible chat model.
+
+    question ─▶ retrieve ─▶ numbered passages (one JSON object each) ─▶ prompt ─▶ ChatOpenAI
+             ─▶ structured reply: statements, each with citations {passage id, exact quote}
+             ─▶ Draft(statements + Quote(article_id, text, near=chunk start)) ─▶ core verifies
+
+The model is asked for the `answer` tool call; a server that rejects tools (HTTP 400/422) is
+asked again for the same JSON in the message text, and a reply that ignores the tool and
+writes the JSON as text is read as well, so small local servers work too (BOT_LLM_OUTPUT pins
+one way). While the reply streams, the statements' text is parsed from the partial JSON and
+passed on as deltas: provisional text, shown before verification.
+
+The model is never trusted: passages are JSON-escaped data it cannot break out of, nothing it
+writes is shown except statements whose quotes the shared verifier (bot/citations.py) finds in
+the cited passage's own article, and a statement citing figures its quotes do not contain is
+dropped here. Faults: a rejected key raises `LLMAuthError` (exit code 2); anything else that
+keeps the model from answering (unreachable, timed out, 429/5xx after the client's retries, a
+malformed reply) raises `LLMUnavailable`, on which the caller falls back to the extractive answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.resources
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+import bot
+from bot import citations
+from bot.config import Settings
+from bot.errors import BotError
+from bot.schema import Draft, DraftStatement, Passage, Quote
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+NO_KEY = "not-needed"  # local servers ignore the key, but the openai client insists on one
+TOOL_NAME = "answer"
+OUTPUT_MODES = ("auto", "tools", "text")
+_REPARSE_EVERY = 24  # characters of new reply before the partial JSON is parsed again
+_HISTORY_TURNS = 6  # condense: the most recent turns that can matter to a follow-up
+_HISTORY_ANSWER_CHARS = 600
+
+
+class LLMError(BotError):
+    """The configured model could not be used."""
+
+
+class LLMAuthError(LLMError):
+    """The server rejected the API key (HTTP 401/403): the user must fix it, no fallback."""
+
+    exit_code = 2
+
+
+class LLMUnavailable(LLMError):
+    """The model gave no usable answer; `reason` says why in words safe to show."""
+
+    def __init__(self, reason: str, passages: list[Passage] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.passages = passages  # what was retrieved before the failure, if anything
+
+
+# -- the structured reply ----------------------------------------------------------------
+
+
+class CitationOut(BaseModel):
+    passage: int = Field(description="The id of the passage the quote is copied from.")
+    quote: str = Field(description="Words copied exactly from that passage's text.")
+
+    @field_validator("passage", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        # Small models write "1", "[1]" or "passage 1" for 1.
+        if isinstance(v, str) and (m := re.search(r"\d+", v)):
+            return int(m.group())
+        return v
+
+
+class StatementOut(BaseModel):
+    text: str = Field(description="One sentence of the answer, attributing claims to who made them.")
+    citations: list[CitationOut] = Field(default_factory=list,
+                                         description="The passages and exact quotes backing it.")
+
+    @field_validator("citations", mode="before")
+    @classmethod
+    def _drop_bad(cls, v: Any) -> Any:
+        # One malformed citation costs that citation, not the whole answer.
+        if not isinstance(v, list):
+            return []
+        ok = []
+        for item in v:
+            try:
+                ok.append(CitationOut.model_validate(item))
+            except ValidationError:
+                continue
+        return ok
+
+
+class AnswerOut(BaseModel):
+    """Answer the question from the passages; every statement cites exact quotes."""
+
+    statements: list[StatementOut] = Field(
+        default_factory=list, description="The answer as statements; empty if the passages do not answer.")
+    short_answer: str | None = Field(
+        default=None, description="The shortest phrase that answers, copied from a quote, or null.")
+
+
+def answer_tool() -> dict:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    tool = convert_to_openai_tool(AnswerOut)
+    tool["function"]["name"] = TOOL_NAME
+    return tool
+
+
+# -- prompts -----------------------------------------------------------------------------
+
+
+def prompt_text(name: str) -> str:
+    """A prompt file: the repo's prompts/ when running from source, else the installed copy."""
+    local = Path(bot.__file__).resolve().parent.parent / "prompts" / f"{name}.txt"
+    if local.is_file():
+        return local.read_text(encoding="utf-8")
+    return importlib.resources.files("bot.prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+
+
+def answer_prompt():
+    from langchain_core.prompts import ChatPromptTemplate
+
+    return ChatPromptTemplate.from_messages([("system", prompt_text("system")),
+                                             ("human", prompt_text("qa"))])
+
+
+def condense_prompt():
+    from langchain_core.prompts import ChatPromptTemplate
+
+    return ChatPromptTemplate.from_messages([("human", prompt_text("condense"))])
+
+
+def format_passages(passages: list[Passage]) -> str:
+    """One JSON object per line. JSON escaping (plus < and >) means article text cannot close
+    the block or pose as a field: whatever it says stays inside a "text" string."""
+    lines = []
+    for n, p in enumerate(passages, 1):
+        obj = {"id": n, "title": p.article.title, "source": p.article.source,
+               "published": p.article.published, "text": p.chunk.text}
+        lines.append(json.dumps(obj, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e"))
+    return "\n".join(lines)
+
+
+# -- the model ---------------------------------------------------------------------------
+
+
+def shown_url(settings: Settings) -> str:
+    """The server's URL as it may be shown: credentials in it, if any, removed."""
+    parts = urlsplit(settings.openai_base_url or OPENAI_BASE_URL)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def chat_model(settings: Settings):
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model=settings.chat_model,
+                      base_url=settings.openai_base_url or OPENAI_BASE_URL,
+                      api_key=settings.openai_api_key or NO_KEY,
+                      use_responses_api=False, temperature=0,
+                      timeout=settings.llm_timeout, max_retries=settings.llm_retries)
+
+
+def structured_model(settings: Settings):
+    """The model asked for the `answer` tool, or for JSON in text, per BOT_LLM_OUTPUT, its
+    reply streamed as `Piece`s."""
+    import openai
+    from langchain_core.runnables import RunnableGenerator
+
+    mode = settings.llm_output
+    if mode not in OUTPUT_MODES:
+        from bot.config import ConfigError
+
+        raise ConfigError(f"BOT_LLM_OUTPUT={mode!r}: use one of {', '.join(OUTPUT_MODES)}")
+    model = chat_model(settings)
+    as_text = model | RunnableGenerator(_pieces)
+    if mode == "text":
+        return as_text
+    with_tool = model.bind_tools([answer_tool()], tool_choice=TOOL_NAME) | RunnableGenerator(_pieces)
+    if mode == "tools":
+        return with_tool
+    # A server without tool support answers 400 (or 422): ask it for JSON in the text instead.
+    return with_tool.with_fallbacks(
+        [as_text], exceptions_to_handle=(openai.BadRequestError, openai.UnprocessableEntityError))
+
+
+# -- reading the reply -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One streamed bit of the reply: tool-call arguments and/or message text. Deliberately
+    not addable, so LangChain does not re-merge the growing message on every token (each merge
+    of a tool-call chunk re-parses all its JSON: quadratic in the reply's length)."""
+
+    args: str = ""
+    text: str = ""
+
+
+def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
+    first: Any = None  # the first tool call's index: only that call is read
+    for m in messages:
+        args = []
+        for c in getattr(m, "tool_call_chunks", None) or []:
+            first = c.get("index") if first is None else first
+            if c.get("index") in (None, first):
+                args.append(c.get("args") or "")
+        text = m.content if isinstance(m.content, str) else ""
+        if args or text:
+            yield Piece("".join(args), text)
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S)
+
+
+def reply_json(args: str, text: str, partial: bool = False) -> Any:
+    """The answer object in a (possibly partial) reply: the tool call's arguments, else the
+    JSON in the message text (a ```json fence or prose around it allowed). None if none."""
+    from langchain_core.utils.json import parse_partial_json
+
+    raw = args
+    if not raw:
+        # Reasoning models served locally may think aloud first; an unfinished thought is no answer.
+        text = _THINK.sub("", text)
+        if "<think>" in text:
+            return None
+        start = text.find("{")
+        if start < 0:
+            return None
+        raw = text[start:] if partial else text[start:text.rfind("}") + 1]
+    try:
+        return parse_partial_json(raw) if partial else json.loads(raw)
+    except ValueError:
+        return None
+
+
+def display_text(obj: Any) -> str:
+    """The statements' text so far, as the reader sees it while the reply streams."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("statements"), list):
+        return ""
+    texts = [s.get("text") for s in obj["statements"] if isinstance(s, dict)]
+    return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+
+
+def parse_answer(args: str, text: str) -> AnswerOut:
+    data = reply_json(args, text)
+    if not isinstance(data, dict):
+        raise ValueError("the reply holds no JSON answer")
+    try:
+        return AnswerOut.model_validate(data)
+    except ValidationError:
+        raise ValueError("the reply's JSON is not an answer") from None
+
+
+_FIGURE = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def figures(text: str) -> set[str]:
+    """The numbers written in digits ('1,800' and '1800' alike)."""
+    return {m.group().replace(",", "").rstrip(".") for m in _FIGURE.finditer(text)}
+
+
+def to_draft(out: AnswerOut, passages: list[Passage]) -> Draft:
+    """Statements with quotes pointing into the cited passages' articles. A statement whose
+    figures appear in none of its quotes is dropped: the quote must back what is claimed."""
+    by_id = {n: p for n, p in enumerate(passages, 1)}
+    statements: list[DraftStatement] = []
+    unbacked = 0
+    for s in out.statements:
+        if not s.text.strip():
+            continue
+        quotes = [Quote(by_id[c.passage].article.article_id, c.quote, near=by_id[c.passage].chunk.start)
+                  for c in s.citations if c.passage in by_id]
+        found = [f for f in (_located(q, by_id) for q in quotes) if f]
+        if found and not figures(s.text) <= set().union(*(figures(f) for f in found)):
+            unbacked += 1
+            continue
+        statements.append(DraftStatement(s.text.strip(), quotes))
+    notice = (f"{unbacked} statement(s) dropped: they cite figures their quotes do not contain."
+              if unbacked else None)
+    return Draft(statements=statements, short_answer=out.short_answer,
+                 refused=not out.statements, mode="llm", notice=notice)
+
+
+def _located(q: Quote, by_id: dict[int, Passage]) -> str | None:
+    article = next((p.article for p in by_id.values() if p.article.article_id == q.article_id), None)
+    span = citations.locate(q.text, article.text, q.near) if article else None
+    return article.text[span[0]:span[1]] if article and span else None
+
+
+# -- the chain ---------------------------------------------------------------------------
+
+
+@dataclass
+class Delta:
+    """Provisional answer text as it arrives (not yet verified)."""
+
+    text: str
+
+
+@dataclass
+class Result:
+    draft: Draft
+    passages: list[Passage]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class LLMAnswerer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model = structured_model(settings)
+        self.prompt = answer_prompt()
+
+    def chain(self, retrieve: Callable[[str], list[Passage]], seen: dict[str, Any]):
+        """question -> retrieve -> prompt -> model, streamed into Delta events and a Result.
+
+        One straight pipe: the passages reach the last step through `seen` (which also records
+        how far a call got, to say what failed) rather than beside the reply in a parallel
+        step, which would cost a thread hand-off per token; and the model step yields `Piece`s,
+        which LangChain's steps do not re-merge per token."""
+        from langchain_core.runnables import RunnableBranch, RunnableGenerator, RunnableLambda
+
+        def _retrieve(x: dict) -> dict:
+            seen["passages"] = retrieve(x["question"])
+            seen["retrieved"] = time.perf_counter()
+            return {"question": x["question"], "passages": format_passages(seen["passages"])}
+
+        no_passages = RunnableLambda(lambda x: Piece(text='{"statements": []}'))  # ask no model
+        return (RunnableLambda(_retrieve)
+                | RunnableBranch((lambda x: not seen["passages"], no_passages), self.prompt | self.model)
+                | RunnableGenerator(functools.partial(_events, seen=seen)))
+
+    def stream(self, question: str, retrieve: Callable[[str], list[Passage]]) -> Iterator[Delta | Result]:
+        """Deltas, then one Result. Raises LLMAuthError, or LLMUnavailable (fall back)."""
+        seen: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        try:
+            for event in self.chain(retrieve, seen).stream({"question": question}):
+                if isinstance(event, Result):
+                    t1 = seen.get("retrieved", t0)
+                    event.timings_ms = {"retrieve": (t1 - t0) * 1000,
+                                        "llm": (time.perf_counter() - t1) * 1000}
+                yield event
+        except Exception as e:  # only the model's faults are mapped; anything else is a bug
+            if "retrieved" not in seen:
+                raise  # retrieval failed: not the model's fault
+            fault = _fault(e, self.settings, seen.get("passages"), replying="replying" in seen)
+            if fault is e:
+                raise
+            raise fault from None
+
+    def condense(self, question: str, history: list[tuple[str, str]]) -> str:
+        return condense(question, history, self.settings)
+
+
+def format_history(history: list[tuple[str, str]]) -> str:
+    turns = []
+    for q, a in history[-_HISTORY_TURNS:]:
+        a = a if len(a) <= _HISTORY_ANSWER_CHARS else a[:_HISTORY_ANSWER_CHARS] + " ..."
+        turns.append(f"User: {q}\nAssistant: {a}")
+    return "\n\n".join(turns)
+
+
+def condense(question: str, history: list[tuple[str, str]], settings: Settings | None = None) -> str:
+    """The chat's follow-up rewriter (prompts/condense.txt): `question` rewritten to stand alone,
+    using `history` ((question, answer text) pairs, oldest first). Without history, or if the
+    model fails, the question as asked (a follow-up then searches as written); a rejected key
+    raises LLMAuthError."""
+    from langchain_core.output_parsers import StrOutputParser
+
+    if not history:
+        return question
+    settings = settings or Settings.load()
+    chain = condense_prompt() | chat_model(settings) | StrOutputParser()
+    try:
+        text = chain.invoke({"question": question, "history": format_history(history)})
+    except Exception as e:
+        fault = _fault(e, settings, None)
+        if isinstance(fault, LLMUnavailable):
+            return question
+        if fault is e:
+            raise
+        raise fault from None
+    lines = [ln.strip().strip('"').strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else question
+
+
+def _fault(e: Exception, settings: Settings, passages: list[Passage] | None,
+           replying: bool = False) -> Exception:
+    """The error to raise for `e`: LLMAuthError, LLMUnavailable (fall back), or `e` itself."""
+    import openai
+
+    if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return LLMAuthError(f"the API key was rejected by {shown_url(settings)} (HTTP {e.status_code}); "
+                            "set OPENAI_API_KEY to a valid key for that server")
+    reason = _reason(e, settings, replying)
+    return e if reason is None else LLMUnavailable(reason, passages)
+
+
+def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | Result]:
+    """Reply pieces -> Delta events for new statement text, then the Result."""
+    args, text = "", ""
+    shown, parsed_at = "", 0
+    for piece in pieces:
+        seen["replying"] = True
+        args, text = args + piece.args, text + piece.text
+        if len(args) + len(text) - parsed_at < _REPARSE_EVERY:
+            continue  # re-parsing the whole partial JSON on every token would cost O(n^2)
+        parsed_at = len(args) + len(text)
+        now = display_text(reply_json(args, text, partial=True))
+        if now.startswith(shown) and len(now) > len(shown):
+            yield Delta(now[len(shown):])
+            shown = now
+    if not (args or text):
+        raise _Malformed("the reply was empty")
+    try:
+        out = parse_answer(args, text)
+    except ValueError as e:
+        raise _Malformed(str(e)) from None
+    now = " ".join(s.text.strip() for s in out.statements if s.text.strip())
+    if now.startswith(shown) and len(now) > len(shown):
+        yield Delta(now[len(shown):])
+    passages = seen["passages"]
+    yield Result(to_draft(out, passages), passages)
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _reason(e: Exception, settings: Settings, replying: bool = False) -> str | None:
+    """Why the model failed, in words safe to show (never the server's own message, which may
+    echo part of the key), or None when `e` is not a model fault."""
+    import openai
+
+    url = shown_url(settings)
+    if isinstance(e, _Malformed):
+        return f"{url} sent a malformed reply ({e})"
+    if isinstance(e, openai.APITimeoutError):
+        return f"{url} did not answer within {settings.llm_timeout:g} s"
+    if isinstance(e, openai.APIConnectionError) or _is_transport_error(e):
+        return f"the connection to {url} broke mid-reply" if replying else f"could not connect to {url}"
+    if isinstance(e, openai.APIStatusError):
+        retried = settings.llm_retries and (e.status_code in (408, 409, 429) or e.status_code >= 500)
+        return f"{url} answered HTTP {e.status_code}" + (
+            f" after {settings.llm_retries} retries" if retried else "")
+    if isinstance(e, openai.APIError):
+        return f"{url} sent a malformed reply ({type(e).__name__})"
+    return None
+
+
+def _is_transport_error(e: Exception) -> bool:
+    # The openai client streams over httpx (or its fork httpx2); a dropped stream surfaces as
+    # that library's TransportError, not an openai error.
+    for mod in ("httpx2", "httpx"):
+        try:
+            lib = importlib.import_module(mod)
+        except ImportError:
+            continue
+        if isinstance(e, (lib.TransportError, lib.DecodingError)):
+            return True
+    return False
