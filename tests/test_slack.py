@@ -224,72 +224,52 @@ def test_an_empty_mention_gets_a_hint(harness):
     assert hint.params["text"] == HELP and hint.params["thread_ts"] == "1699999999.000600"
 
 
-class HistorySpy(Bot):
-    """The real Bot, with an `ask` that takes `history` (the chat branch adds it to the facade)
-    and records what it was given."""
-
-    histories: list = []
-
-    def ask(self, question, k=None, filters=None, collections=None, history=None):
-        self.histories.append(history)
-        return super().ask(question, k, filters, collections)
+def searched(update: fs.Call) -> str:
+    """The "searched: ..." line a follow-up's answer shows (the question as it was searched)."""
+    blocks = update.params["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    return " ".join(e.get("text", "") for b in blocks if b["type"] == "context"
+                    for e in b["elements"] if "searched:" in e.get("text", ""))
 
 
-def test_a_reply_in_the_bots_thread_is_a_follow_up_with_the_threads_history(seeded, fake):
-    spy = HistorySpy(slack_settings(seeded, fake))
-    spy.histories = []
-    h = Harness(spy, fake)
-    try:
-        root = "1699999999.000700"
-        h.event(fs.mention(QUESTION, ts=root))
-        h.settle()
-        first = fake.to("chat.update")[-1].params["text"]
-        h.event(fs.message("How long did the missiles fly?", "C0001", "1699999999.000701", thread_ts=root))
-        h.settle()
-        # A reply in a thread the bot never answered in is someone else's conversation.
-        h.event(fs.message("How long did they fly?", "C0001", "1699999999.000702",
-                           thread_ts="1699999999.000001"))
-        h.settle()
-    finally:
-        h.close()
+def test_a_reply_in_the_bots_thread_is_a_follow_up_with_the_threads_history(harness):
+    fake = harness.fake
+    root = "1699999999.000700"
+    harness.event(fs.mention(QUESTION, ts=root))
+    harness.settle()
+    harness.event(fs.message("How long did they fly?", "C0001", "1699999999.000701", thread_ts=root))
+    harness.settle()
+    # A reply in a thread the bot never answered in is someone else's conversation.
+    harness.event(fs.message("How long did they fly?", "C0001", "1699999999.000702",
+                             thread_ts="1699999999.000001"))
+    harness.settle()
     posts = fake.to("chat.postMessage")
     assert [p.params["thread_ts"] for p in posts] == [root, root]
-    assert spy.histories[0] is None  # the first question stands alone
-    [(q, a)] = spy.histories[1]
-    assert q == QUESTION and "1,800 kilometers" in a and "1,800 kilometers" in first
+    first, follow = final_updates(fake, "C0001")[-2:]
+    assert searched(first) == ""  # the first question stands alone
+    assert "missiles" in searched(follow)  # the subject came from the thread's first answer
+    assert "two and a half hours" in follow.params["text"]
 
 
-def test_a_direct_message_follows_up_on_the_conversation(seeded, fake):
-    spy = HistorySpy(slack_settings(seeded, fake))
-    spy.histories = []
-    h = Harness(spy, fake)
-    try:
-        h.event(fs.message(QUESTION, "D0002", "1699999999.000750", channel_type="im"))
-        h.settle()
-        h.event(fs.message("How long did they fly?", "D0002", "1699999999.000751", channel_type="im"))
-        h.settle()
-    finally:
-        h.close()
-    assert spy.histories[0] is None
-    assert [q for q, _ in spy.histories[1]] == [QUESTION]
+def test_a_direct_message_follows_up_on_the_conversation(harness):
+    harness.event(fs.message(QUESTION, "D0002", "1699999999.000750", channel_type="im"))
+    harness.settle()
+    harness.event(fs.message("How long did they fly?", "D0002", "1699999999.000751", channel_type="im"))
+    harness.settle()
+    first, follow = final_updates(harness.fake, "D0002")[-2:]
+    assert searched(first) == "" and "missiles" in searched(follow)
 
 
-def test_a_mention_inside_the_bots_thread_also_uses_the_history(seeded, fake):
-    spy = HistorySpy(slack_settings(seeded, fake))
-    spy.histories = []
-    h = Harness(spy, fake)
-    try:
-        root = "1699999999.000800"
-        h.event(fs.mention(QUESTION, ts=root))
-        h.settle()
-        h.event(fs.mention("How long did they fly?", ts="1699999999.000801", thread_ts=root))
-        h.event(fs.message(f"<@{fs.BOT_USER}> How long did they fly?", "C0001", "1699999999.000801",
-                           thread_ts=root))
-        h.settle()
-    finally:
-        h.close()
-    assert len(fake.to("chat.postMessage")) == 2
-    assert [q for q, _ in spy.histories[1]] == [QUESTION]
+def test_a_mention_inside_the_bots_thread_also_uses_the_history(harness):
+    root = "1699999999.000800"
+    harness.event(fs.mention(QUESTION, ts=root))
+    harness.settle()
+    harness.event(fs.mention("How long did they fly?", ts="1699999999.000801", thread_ts=root))
+    harness.event(fs.message(f"<@{fs.BOT_USER}> How long did they fly?", "C0001", "1699999999.000801",
+                             thread_ts=root))
+    harness.settle()
+    assert len(harness.fake.to("chat.postMessage")) == 2
+    assert "missiles" in searched(final_updates(harness.fake, "C0001")[-1])
 
 
 # -- slash commands ---------------------------------------------------------------------------
@@ -334,6 +314,34 @@ def test_brief_command_says_when_briefings_are_missing_or_renders_one(harness):
         assert harness.fake.to("respond")[-1].params["text"] == "Briefings are not available yet."
     else:  # the briefing branch is merged: a briefing is posted in the channel
         assert final_updates(harness.fake, "C0001")
+
+
+def test_ingest_command_takes_only_web_urls_and_keeps_the_fetch_guard(make_harness, tmp_path):
+    from tests.newsserver import BRIDGE, NewsServer, Route, article_page
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Internal memo\n\nThe password is hunter2 and must not leak.")
+    with NewsServer() as site:
+        site.routes["/news/bridge"] = Route(article_page(
+            site.url("/news/bridge"), "Harbour bridge reopens after repairs", BRIDGE, "M. Olsen",
+            "2024-03-12"))
+        guarded = make_harness(slack_channels="C0007=newsroom")
+        guarded.command("/ingest", str(secret), channel="C0007")
+        guarded.command("/ingest", f"<{site.url('/news/bridge')}>", channel="C0007")
+        guarded.settle()
+        told = [c.params["text"] for c in guarded.fake.to("respond")]
+        assert "Only http(s) URLs" in told[0] and str(secret) in told[0]
+        assert "0 added" in told[1] and "private" in told[1].lower()
+        assert site.requests == []  # refused before any connection was made
+        assert guarded.slack.bot.articles("newsroom") == []
+
+        allowed = make_harness(slack_channels="C0007=newsroom", allow_private_urls=True)
+        allowed.command("/ingest", f"<{site.url('/news/bridge')}|bridge story>", channel="C0007")
+        allowed.settle()
+        assert "1 added" in allowed.fake.to("respond")[-1].params["text"]
+    [article] = allowed.slack.bot.articles("newsroom")
+    assert article.source == site.url("/news/bridge")
+    assert article.source not in {a.source for a in allowed.slack.bot.articles()}  # not in the default
 
 
 # -- scoping, feedback, load ------------------------------------------------------------------

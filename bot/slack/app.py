@@ -197,6 +197,7 @@ class SlackBot:
         app.command("/ask")(ack=_ack, lazy=[self.on_ask])
         app.command("/brief")(ack=_ack, lazy=[self.on_brief])
         app.command("/sources")(ack=_ack, lazy=[self.on_sources])
+        app.command("/ingest")(ack=_ack, lazy=[self.on_ingest])
         app.action(render.FEEDBACK_UP)(ack=_ack, lazy=[self.on_feedback])
         app.action(render.FEEDBACK_DOWN)(ack=_ack, lazy=[self.on_feedback])
 
@@ -286,6 +287,36 @@ class SlackBot:
             log.exception("briefing in %s failed", channel)
             self._sorry(client, channel, ts)
 
+    def on_ingest(self, command: dict, respond: Callable) -> None:
+        """Add web pages to this channel's collection. Only http(s) URLs: a Slack user must
+        never make the bot read files on its host; the fetch guard (bot/fetch.py) refuses
+        private and internal addresses, exactly as for `bot ingest URL`."""
+        tell = _ephemeral_respond(respond)
+        urls = _links(command.get("text", ""))
+        if not urls:
+            tell("Give one or more web page URLs: /ingest https://example.com/news/story")
+            return
+        refused = [u for u in urls if not u.lower().startswith(("http://", "https://"))]
+        if refused:
+            tell(f"Only http(s) URLs can be added from Slack, not: {', '.join(refused[:3])}")
+            return
+        if not self.limiter.allow(command["user_id"]):
+            tell(_slow_down(self.settings.slack_rate_limit))
+            return
+        collection = self.channels.collections(command["channel_id"])[0]
+        try:
+            report = self.bot.ingest_urls(urls, collection=collection)
+        except BotError as e:
+            tell(f"Could not add them: {e}")
+            return
+        except Exception:
+            log.exception("/ingest in %s failed", command["channel_id"])
+            tell(SORRY)
+            return
+        lines = [f"{report.summary()} (collection {collection})."]
+        lines += [f"• {f.line()}" for f in report.failed[:10]]
+        tell("\n".join(lines))
+
     # -- feedback -----------------------------------------------------------------------------
 
     def on_feedback(self, body: dict, action: dict, respond: Callable) -> None:
@@ -327,11 +358,7 @@ class SlackBot:
             self._sorry(client, channel, ts)
 
     def _ask(self, question: str, collections: list[str], history: list[Turn]) -> Any:
-        # Follow-ups use `Bot.ask(history=...)` where the facade has it (the chat branch adds
-        # it); until then the question is asked on its own.
-        if history and "history" in inspect.signature(self.bot.ask).parameters:
-            return self.bot.ask(question, collections=collections, history=history)
-        return self.bot.ask(question, collections=collections)
+        return self.bot.ask(question, collections=collections, history=history or None)
 
     def _brief(self, topic: str | None, collections: list[str]) -> Any:
         if "collections" in inspect.signature(self.bot.brief).parameters:
@@ -413,6 +440,11 @@ def _question(event: dict, bot_user_id: str | None) -> str:
 
 def _from_a_bot(event: dict) -> bool:
     return bool(event.get("bot_id")) or event.get("subtype") not in _HUMAN_SUBTYPES
+
+
+def _links(text: str) -> list[str]:
+    """The links in a slash command's text: Slack sends them as <url> or <url|label>."""
+    return [m.group(1) or m.group(2) for m in re.finditer(r"<([^>|]+)(?:\|[^>]*)?>|(\S+)", text)]
 
 
 def _slow_down(per_minute: int) -> str:
