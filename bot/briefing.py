@@ -30,6 +30,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -48,17 +49,21 @@ if TYPE_CHECKING:
 # (see term_features). Fitted with `python bench/eval_summary.py --fit` on the first half of
 # ../shared/eval/cnndm_realsumm.jsonl; properties of the method, not of any item.
 TERM_FEATURES = ("lead2", "lead5", "log_count", "first", "idf", "stopword", "in_lead", "in_lead2")
-TERM_COEF = (-1.0943, 0.7637, 0.5303, 2.7209, 0.0300, -0.0710, -0.4775, -0.3064)
-TERM_BIAS = -3.5541
+TERM_COEF = (-0.9587, 0.7080, 0.5207, 2.7819, 0.0280, -0.0695, -0.5461, -0.3513)
+TERM_BIAS = -3.5602
 WINDOW = 12  # candidates: an article's first sentences (leads matter, and the search stays small)
 MAX_COMBINATIONS = 3000  # above this, choose greedily instead of trying every combination
 
 CLUSTER_MIN_SIM = 0.60  # average cosine of document vectors to share a topic (MiniLM)
 TOPIC_MIN_SIM = 0.35  # a chunk this close to --topic makes its article relevant (MiniLM)
-CLAIM_PAIR_MIN_SIM = 0.45  # two claimants' sentences this close are about the same subject
+CLAIM_PAIR_MIN_SIM = 0.60  # two claimants' sentences this close are about the same subject
+CLAIM_POOL = 24  # the strongest attributed sentences considered for claims to watch
 NEAR_DUPLICATE = 0.5  # share of terms above which two points say the same thing
 MAX_ARTICLES = 500  # a briefing over more is not read; the most recent are used
-MIN_WORDS = 4  # shorter "sentences" are captions, bylines or debris
+MIN_WORDS = 5  # shorter "sentences" are captions, bylines or debris ("Scroll down for video")
+# Reporting verbs are in every news topic; they never name one.
+_SAYING = frozenset(terms("said says say told tells reported reports announced claimed added "
+                          "according stated"))
 
 Progress = Callable[[int, int], None]
 
@@ -127,9 +132,7 @@ def _is_title(line: str, title: str) -> bool:
 def term_features(sents: Sequence[Sentence], idf: Callable[[str], float]
                   ) -> tuple[list[str], np.ndarray]:
     """Each stem of one article and its features, in TERM_FEATURES order."""
-    stop = _stopwords()
-    stems = _stemmer()
-    stopped = set(stems.stemWords(sorted(stop))) | set(stop)
+    stopped = _function_words()
     info: dict[str, list[float]] = {}  # lead2, lead5, count, first, in_lead, in_lead2
     for s in sents:
         for t, c in s.tokens.items():
@@ -144,6 +147,12 @@ def term_features(sents: Sequence[Sentence], idf: Callable[[str], float]
                    0.0 if t in stopped else idf(t), float(t in stopped), r[4], r[5]]
                   for t, r in ((t, info[t]) for t in names)], dtype=np.float64)
     return names, x.reshape(len(names), len(TERM_FEATURES))
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    stop = _stopwords()
+    return frozenset(_stemmer().stemWords(sorted(stop))) | stop
 
 
 def term_rates(groups: Iterable[Sequence[Sentence]], idf: Callable[[str], float]) -> dict[str, float]:
@@ -302,18 +311,31 @@ def cluster(vectors: np.ndarray, min_sim: float = CLUSTER_MIN_SIM) -> list[list[
 
 
 def group_title(sents: Sequence[Sentence], rates: dict[str, float], n: int = 3) -> str:
-    """A topic's title: its heaviest terms, as the articles spell them."""
-    spelled: dict[str, dict[str, int]] = {}
+    """A topic's title: its heaviest terms as the articles spell them, a name of two words
+    ("North Korea") kept together when the articles use it at least twice."""
+    spelled: dict[tuple[str, ...], Counter] = {}
     for s in sents:
-        for word in re.findall(r"[\w'’-]+", s.text):
-            for t in terms(word):
-                spelled.setdefault(t, {})
-                spelled[t][word] = spelled[t].get(word, 0) + 1
-    content = frozenset().union(*(s.terms for s in sents)) if sents else frozenset()
-    top = sorted((t for t in content if t in spelled and not t.isdigit()),
-                 key=lambda t: (-rates.get(t, 0.0), t))[:n]
-    words = [max(spelled[t].items(), key=lambda kv: (kv[1], kv[0]))[0] for t in top]
-    return ", ".join(w[:1].upper() + w[1:] for w in words) or "Other"
+        words = [(w, tuple(terms(w))) for w in re.findall(r"[\w'’-]+", s.text)]
+        for i, (word, stems) in enumerate(words):
+            if len(stems) != 1 or stems[0] in _SAYING or stems[0].isdigit():
+                continue
+            spelled.setdefault(stems, Counter())[word] += 1
+            if i + 1 < len(words) and len(words[i + 1][1]) == 1 and words[i + 1][1][0] not in _SAYING:
+                pair = stems + words[i + 1][1]
+                spelled.setdefault(pair, Counter())[f"{word} {words[i + 1][0]}"] += 1
+    def weight(key: tuple[str, ...]) -> float:
+        return sum(rates.get(t, 0.0) for t in key)
+
+    candidates = [k for k, c in spelled.items() if len(k) == 1 or sum(c.values()) >= 2]
+    chosen: list[tuple[str, ...]] = []
+    for key in sorted(candidates, key=lambda k: (-weight(k), k)):
+        if any(set(key) & set(c) for c in chosen):
+            continue
+        chosen.append(key)
+        if len(chosen) == n:
+            break
+    names = [max(spelled[k].items(), key=lambda kv: (kv[1], kv[0]))[0] for k in chosen]
+    return ", ".join(w[:1].upper() + w[1:] for w in names) or "Other news"
 
 
 # -- briefings -------------------------------------------------------------------------------
@@ -421,7 +443,7 @@ def _headline(topics: list[_Topic]) -> list[Draft]:
     for t in topics[:3]:
         if not t.points:
             continue
-        best = max(t.points, key=lambda s: (s.score, -s.index))
+        best = min(t.points, key=lambda s: (s.index, -s.score))  # a lead reads as a headline
         t.points.remove(best)
         out.append(("headline", HEADLINE, best.text, [best.quote], {}))
     return out
@@ -448,6 +470,8 @@ def _distinct(candidates: list[Sentence], limit: int, per_key: Callable[[Sentenc
     """Best first, skipping near-duplicates (and over-represented keys)."""
     chosen: list[Sentence] = []
     counts: dict[str, int] = {}
+    if limit <= 0:
+        return chosen
     for s in sorted(candidates, key=lambda s: (-s.score, s.article.article_id, s.start)):
         if any(_overlap(s, c) >= NEAR_DUPLICATE for c in chosen):
             continue
@@ -457,7 +481,7 @@ def _distinct(candidates: list[Sentence], limit: int, per_key: Callable[[Sentenc
                 continue
             counts[k] = counts.get(k, 0) + 1
         chosen.append(s)
-        if len(chosen) == limit:
+        if len(chosen) >= limit:
             break
     return chosen
 
@@ -475,46 +499,45 @@ def _timeline(topics: list[_Topic], max_points: int) -> list[Draft]:
 
 def _claims(topics: list[_Topic], max_points: int, embed: Callable[[list[str]], np.ndarray]
             ) -> list[Draft]:
-    """Attributed sentences, at most two per claimant; a claim by another claimant on the same
-    subject (same topic, close in meaning) is put beside it."""
-    attributed = [s for t in topics for s in t.sentences if s.claimant]
-    chosen = _distinct(attributed, max(3, max_points // 2), per_key=lambda s: claims.key(s.claimant or ""))
-    if not chosen:
+    """Attributed sentences. Claims by different claimants on the same subject (same topic,
+    close in meaning) come first, side by side; then the strongest other claims, at most two
+    per claimant."""
+    limit = max(3, max_points // 2)
+    attributed = sorted((s for t in topics for s in t.sentences if s.claimant),
+                        key=lambda s: (-s.score, s.article.article_id, s.start))[:CLAIM_POOL]
+    if not attributed:
         return []
-    pool = sorted(attributed, key=lambda s: (-s.score, s.article.article_id, s.start))[:60]
-    pool_ids = {id(s) for s in pool}
-    pool += [s for s in chosen if id(s) not in pool_ids]
-    vecs = embed([s.text for s in pool])
-    index = {id(s): i for i, s in enumerate(pool)}
-    groups: list[list[Sentence]] = []
+    vecs = embed([s.text for s in attributed])
+    sims = vecs @ vecs.T
+    pairs: list[tuple[float, int, int]] = []
+    for i, a in enumerate(attributed):
+        for j in range(i + 1, len(attributed)):
+            b = attributed[j]
+            if a.topic != b.topic or sims[i, j] < CLAIM_PAIR_MIN_SIM or _overlap(a, b) >= 0.9 \
+                    or claims.same(a.claimant or "", b.claimant or ""):
+                continue
+            # Two sources disagreeing is worth more than one article quoting two sides.
+            bonus = 0.05 if a.article.article_id != b.article.article_id else 0.0
+            pairs.append((float(sims[i, j]) + bonus, i, j))
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
     used: set[int] = set()
-    for s in chosen:
-        if id(s) in used:
-            continue
-        used.add(id(s))
-        group = [s]
-        sims = vecs @ vecs[index[id(s)]]
-        for j in np.argsort(-sims, kind="stable"):
-            other = pool[int(j)]
-            if id(other) in used or other.topic != s.topic or sims[j] < CLAIM_PAIR_MIN_SIM:
-                continue
-            if claims.key(other.claimant or "") in {claims.key(g.claimant or "") for g in group}:
-                continue
-            if _overlap(other, s) >= 0.9:
-                continue
-            group.append(other)
-            used.add(id(other))
+    groups: list[list[Sentence]] = []
+    for _, i, j in pairs:
+        if len(groups) >= max(1, limit // 3):
             break
-        groups.append(group)
+        if i in used or j in used:
+            continue
+        used |= {i, j}
+        groups.append(sorted([attributed[i], attributed[j]], key=_chronological))
+    singles = _distinct([s for i, s in enumerate(attributed) if i not in used],
+                        max(0, limit - 2 * len(groups)),
+                        per_key=lambda s: claims.key(s.claimant or ""))
     out: list[Draft] = []
-    n_group = 0
-    for group in groups:
-        gid = None
-        if len(group) > 1:
-            n_group += 1
-            gid = n_group
-        for s in group:
-            out.append(("claims", CLAIMS, s.text, [s.quote], {"claimant": s.claimant, "group": gid}))
+    for gid, group in enumerate(groups, 1):
+        out += [("claims", CLAIMS, s.text, [s.quote], {"claimant": s.claimant, "group": gid})
+                for s in group]
+    out += [("claims", CLAIMS, s.text, [s.quote], {"claimant": s.claimant})
+            for s in sorted(singles, key=lambda s: (s.topic, *_chronological(s)))]
     return out
 
 

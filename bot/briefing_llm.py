@@ -44,13 +44,14 @@ class Note:
 
 @lru_cache(maxsize=8)
 def load_prompt(name: str) -> str:
-    """A prompt from prompts/ (installed as the bot.prompts package, or the source tree)."""
-    try:
-        from importlib.resources import files
+    """A prompt file: the repo's prompts/ when running from source, else the installed copy
+    (the bot.prompts package)."""
+    local = Path(__file__).resolve().parent.parent / "prompts" / name
+    if local.is_file():
+        return local.read_text(encoding="utf-8")
+    from importlib.resources import files
 
-        return files("bot.prompts").joinpath(name).read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        return (Path(__file__).resolve().parent.parent / "prompts" / name).read_text("utf-8")
+    return files("bot.prompts").joinpath(name).read_text(encoding="utf-8")
 
 
 def _chain(settings: Settings, prompt_name: str) -> Any:

@@ -16,8 +16,9 @@ _VERBS = (r"said|says|say|claimed|claims|claim|reported|reports|told|tells|annou
 _VERB = re.compile(rf"\b(?:{_VERBS})\b", re.I)
 _ACCORDING = re.compile(r"\baccording to\s+(?P<who>[^,.;:!?()\"“”]+)", re.I)
 # Where a claimant phrase starts: a clause boundary.
-_BOUNDARY = re.compile(r"[,;:()\"“”‘’']|\s[-–—]\s|\b(?:that|and|but|while|as|because|when|after|"
-                       r"before|if|which|who)\b", re.I)
+# A single quote mark is a boundary when it quotes, not in "Korea's" or "korea 's".
+_BOUNDARY = re.compile(r"[,;:()\"“”]|(?<!\w)['‘’](?!s\b)|(?<=\w)['‘’](?!\w)|\s[-–—]\s|"
+                       r"\b(?:that|and|but|while|as|because|when|after|before|if|which|who)\b", re.I)
 # Words between a claimant and its verb ("KCNA also said") that are not part of the name.
 _FILLER = {"also", "has", "have", "had", "meanwhile", "reportedly", "previously", "later", "earlier",
            "then", "now", "further", "again", "publicly", "repeatedly", "officially", "first",
@@ -32,6 +33,8 @@ _NOBODY = {"he", "she", "they", "it", "i", "we", "you", "who", "which", "that", 
 _LEADING = re.compile(r"^(?:the|a|an|official|state-run|state|its|their)\s+", re.I)
 _MAX_WORDS = 7
 _MAX_AFTER = 5  # '..., said John Smith, the coach': a short name, then punctuation
+_AFTER_VERBS = {"said", "says", "added", "told"}
+_PARTICLES = {"of", "the", "and", "de", "van", "von", "al", "bin"}
 
 
 def claimant(sentence: str) -> str | None:
@@ -78,8 +81,15 @@ def _before(text: str) -> str | None:
 
 def _after(sentence: str, verb: re.Match[str]) -> str | None:
     """'"...," said John Smith': the claimant follows a verb that opens the clause."""
+    if verb.group().lower() not in _AFTER_VERBS:
+        return None
     rest = re.split(r"[,.;:!?()\"“”]", sentence[verb.end():], maxsplit=1)[0].split()
-    return _clean(rest) if len(rest) <= _MAX_AFTER else None
+    if not rest or len(rest) > _MAX_AFTER:
+        return None
+    # A name ("said John Smith") or a role ("said the spokesman"), not a clause ("said it would").
+    if rest[0].lower() in {"the", "a", "an"} or all(w[0].isupper() or w in _PARTICLES for w in rest):
+        return _clean(rest)
+    return None
 
 
 def _clean(words: list[str]) -> str | None:
@@ -91,3 +101,20 @@ def _clean(words: list[str]) -> str | None:
         return None  # "2,000 people" is a number, not a source
     name = " ".join(words).strip(" -–—")
     return name or None
+
+
+def same(a: str, b: str) -> bool:
+    """Two names for one claimant: equal, one inside the other ("the news agency", "the Korean
+    Central News Agency"), or an acronym of the other ("KCNA")."""
+    ka, kb = key(a), key(b)
+    if ka == kb:
+        return True
+    wa, wb = ka.split(), kb.split()
+    if set(wa) <= set(wb) or set(wb) <= set(wa):
+        return True
+    return _acronym(ka, wb) or _acronym(kb, wa)
+
+
+def _acronym(short: str, words: list[str]) -> bool:
+    letters = "".join(w[0] for w in words if w not in {"of", "the", "and", "for"})
+    return " " not in short and len(short) >= 2 and short == letters

@@ -136,16 +136,17 @@ class Bot:
         article = self.article(article_id, collection)
         if article is None:
             raise briefing.BriefingError(f"{article_id}: no such article; list them with: bot sources")
+        idf = self.retriever(collection).idf_snapshot()
         if self._brief_mode(mode) == "llm":
             from bot import briefing_llm
 
             summary = briefing_llm.summarize(self.settings, article, max_sentences)
             if summary is not None:
                 return summary
-            fallback = briefing.summarize(article, self.retriever(collection).idf, max_sentences)
+            fallback = briefing.summarize(article, idf, max_sentences)
             fallback.notice = briefing_llm.FALLBACK_NOTICE
             return fallback
-        return briefing.summarize(article, self.retriever(collection).idf, max_sentences)
+        return briefing.summarize(article, idf, max_sentences)
 
     def brief(self, since: str | None = None, until: str | None = None, topic: str | None = None,
               source: str | None = None, max_points: int = 12,
@@ -161,7 +162,8 @@ class Bot:
         vectors = store.article_vectors([a.article_id for a in articles])
         inp = briefing.BriefingInput(
             articles=articles, vectors=np.stack([vectors[a.article_id] for a in articles]),
-            idf=self.retriever(collection).idf, embed=self.embedder.embed, max_points=max_points,
+            idf=self.retriever(collection).idf_snapshot(), embed=self.embedder.embed,
+            max_points=max_points,
             topic=topic, since=since, until=until, source=source, notice=notice)
         if generated_at:
             inp.generated_at = generated_at
