@@ -9,8 +9,9 @@ reduce  one call over the surviving notes (prompts/brief-reduce.txt): the briefi
         with none left (it named a dropped or unknown note) is not in the briefing.
 
 The chain is LCEL: prompt | ChatOpenAI (JSON mode, any OpenAI-compatible server) | JSON parser.
-If the model cannot be reached at all, the caller falls back to the extractive method and
-says so; errors name the failure's type only, never the key.
+If the model cannot be reached, refuses, or answers no JSON for every article or for the
+reduce, the caller falls back to the extractive method and says so; nothing of the error
+(let alone the key) is shown.
 """
 
 from __future__ import annotations
@@ -114,10 +115,8 @@ def summarize(settings: Settings, article: Article, max_sentences: int) -> Summa
         raise briefing.BriefingError(f"--sentences {max_sentences}: ask for at least 1 sentence")
     try:
         reply = _chain(settings, "brief-map.txt").invoke({"input": _map_input(article, max_sentences)})
-    except Exception as e:
-        if _unreachable(e):
-            return None
-        reply = {}  # unparseable JSON and the like: nothing verifiable came back
+    except Exception:  # unreachable, refused, or no JSON: the caller falls back to extractive
+        return None
     notes = _notes(article, reply, "n")[:max_sentences]
     kept = briefing.cite([(n.point, [n.quote], {}) for n in notes], {article.article_id: article}.get)
     notice = None if kept else "The model's summary could not be verified against the article."
@@ -150,14 +149,14 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
         per_article[i] = _notes(inp.articles[i], reply, f"a{i + 1}n")
         if progress:
             progress(len(per_article), total + 1)
+    if failed == total:
+        return None  # the model answers, but nothing usable (no JSON mode, say): fall back
     notes = _cap([per_article[i] for i in range(total)], REDUCE_MAX_NOTES)
     by_id = {n.id: n for n in notes}
     try:
         reply = _chain(settings, "brief-reduce.txt").invoke({"input": _reduce_input(notes, inp)})
-    except Exception as e:
-        if _unreachable(e):
-            return None
-        reply = {}
+    except Exception:
+        return None
     if progress:
         progress(total + 1, total + 1)
     drafts = _drafts(reply, by_id)

@@ -344,6 +344,18 @@ def test_llm_down_falls_back_to_extractive(news):
     assert_all_verified(bot, points(b), exact=True)
 
 
+def test_llm_without_json_falls_back_to_extractive(news):
+    kyodo = by_title(news)["North Korea says cruise missiles flew 1,800 km"]
+    with OpenAIServer() as server:
+        server.chat_handler = lambda body: Reply.text("Sorry, I can only chat.")
+        bot = Bot(news.settings.with_(openai_base_url=server.base_url))
+        b = bot.brief(source="kyodo", generated_at=FIXED_TIME)
+        summary = bot.summarize(kyodo)
+    assert b.mode == summary.mode == "extractive"
+    assert "could not be used" in b.notice and "could not be used" in summary.notice
+    assert_all_verified(bot, summary.statements, exact=True)
+
+
 # -- CLI and rendering ---------------------------------------------------------------------------
 
 
