@@ -94,6 +94,8 @@ def main() -> None:
                          "how much the figure depends on the split)")
     ap.add_argument("--max-points", type=int, default=12)
     args = ap.parse_args()
+    if args.swap and not args.fit:
+        sys.exit("--swap needs --fit: the shipped coefficients were fitted on the first half")
     if not args.data.is_file():
         sys.exit(f"{args.data}: not found; this benchmark needs ../shared/eval")
     rows = load(args.data)

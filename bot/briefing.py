@@ -361,7 +361,9 @@ class BriefingInput:
 
 
 def brief(inp: BriefingInput, progress: Progress | None = None) -> Briefing:
-    """Headline, key points by topic, timeline and claims to watch; every point cited."""
+    """Headline, key points by topic, timeline and claims to watch; every point cited.
+    `max_points` bounds the headline and key points together; the timeline and the claims
+    each show up to max(3, max_points // 2) more."""
     if inp.max_points < 1:
         raise BriefingError(f"--max-points {inp.max_points}: ask for at least 1 point")
     groups = _by_importance(cluster(inp.vectors), inp.articles)
@@ -407,11 +409,10 @@ class _Topic:
     sentences: list[Sentence]
     objective: Objective
     points: list[Sentence] = field(default_factory=list)
-    title: str = ""
 
 
 # A draft point before verification: (section kind, section heading, text, quotes, extra fields).
-Draft = tuple[str, str, str, list[Quote], dict]
+DraftPoint = tuple[str, str, str, list[Quote], dict]
 
 HEADLINE = "Headline"
 TIMELINE = "Timeline"
@@ -436,10 +437,11 @@ def _quotas(sizes: list[int], budget: int) -> list[int]:
     return quotas
 
 
-def _headline(topics: list[_Topic]) -> list[Draft]:
-    """The strongest point of each of the (up to) three biggest topics, as one paragraph. They
-    are taken out of their topic's key points so nothing is said twice."""
-    out: list[Draft] = []
+def _headline(topics: list[_Topic]) -> list[DraftPoint]:
+    """One point of each of the (up to) three biggest topics, as one paragraph: the one nearest
+    its article's start (a lead reads as a headline). They are taken out of their topic's key
+    points so nothing is said twice."""
+    out: list[DraftPoint] = []
     for t in topics[:3]:
         if not t.points:
             continue
@@ -449,8 +451,8 @@ def _headline(topics: list[_Topic]) -> list[Draft]:
     return out
 
 
-def _topic_sections(topics: list[_Topic]) -> list[Draft]:
-    out: list[Draft] = []
+def _topic_sections(topics: list[_Topic]) -> list[DraftPoint]:
+    out: list[DraftPoint] = []
     for t in topics:
         if not t.points:
             continue
@@ -490,7 +492,7 @@ def _overlap(a: Sentence, b: Sentence) -> float:
     return len(a.terms & b.terms) / max(1, min(len(a.terms), len(b.terms)))
 
 
-def _timeline(topics: list[_Topic], max_points: int) -> list[Draft]:
+def _timeline(topics: list[_Topic], max_points: int) -> list[DraftPoint]:
     dated = [s for t in topics for s in t.sentences if s.date]
     chosen = _distinct(dated, max(3, max_points // 2), per_key=lambda s: s.date or "")
     return [("timeline", TIMELINE, s.text, [s.quote], {"date": s.date})
@@ -498,7 +500,7 @@ def _timeline(topics: list[_Topic], max_points: int) -> list[Draft]:
 
 
 def _claims(topics: list[_Topic], max_points: int, embed: Callable[[list[str]], np.ndarray]
-            ) -> list[Draft]:
+            ) -> list[DraftPoint]:
     """Attributed sentences. Claims by different claimants on the same subject (same topic,
     close in meaning) come first, side by side; then the strongest other claims, at most two
     per claimant."""
@@ -532,7 +534,7 @@ def _claims(topics: list[_Topic], max_points: int, embed: Callable[[list[str]], 
     singles = _distinct([s for i, s in enumerate(attributed) if i not in used],
                         max(0, limit - 2 * len(groups)),
                         per_key=lambda s: claims.key(s.claimant or ""))
-    out: list[Draft] = []
+    out: list[DraftPoint] = []
     for gid, group in enumerate(groups, 1):
         out += [("claims", CLAIMS, s.text, [s.quote], {"claimant": s.claimant, "group": gid})
                 for s in group]
@@ -541,7 +543,7 @@ def _claims(topics: list[_Topic], max_points: int, embed: Callable[[list[str]], 
     return out
 
 
-def assemble(drafts: list[Draft], inp: BriefingInput, mode: str,
+def assemble(drafts: list[DraftPoint], inp: BriefingInput, mode: str,
              lookup: Callable[[str], Article | None]) -> Briefing:
     """Verify every draft point and put the survivors into sections, in draft order."""
     kept = cite([(text, quotes, extra) for _, _, text, quotes, extra in drafts], lookup)
@@ -555,7 +557,7 @@ def assemble(drafts: list[Draft], inp: BriefingInput, mode: str,
     dropped = len(drafts) - len(kept)
     notice = inp.notice
     if dropped:
-        notice = _join(notice, f"{dropped} point(s) dropped: their quotes were not found in the sources.")
+        notice = join_notice(notice, f"{dropped} point(s) dropped: their quotes were not found in the sources.")
     return Briefing(title=briefing_title(inp), generated_at=inp.generated_at,
                     articles=inp.articles, sections=sections, mode=mode, notice=notice)
 
@@ -588,7 +590,7 @@ def briefing_title(inp: BriefingInput) -> str:
     return " ".join(parts)
 
 
-def _join(a: str | None, b: str) -> str:
+def join_notice(a: str | None, b: str) -> str:
     return f"{a} {b}" if a else b
 
 

@@ -161,7 +161,7 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
         progress(total + 1, total + 1)
     drafts = _drafts(reply, by_id)
     if failed:
-        inp.notice = briefing._join(inp.notice, f"{failed} article(s) gave no usable notes.")
+        inp.notice = briefing.join_notice(inp.notice, f"{failed} article(s) gave no usable notes.")
     lookup = {a.article_id: a for a in inp.articles}.get
     return briefing.assemble(drafts, inp, "llm", lookup)
 
@@ -188,11 +188,11 @@ def _reduce_input(notes: list[Note], inp: briefing.BriefingInput) -> str:
     return "\n".join(lines)
 
 
-def _drafts(reply: Any, by_id: dict[str, Note]) -> list[briefing.Draft]:
+def _drafts(reply: Any, by_id: dict[str, Note]) -> list[briefing.DraftPoint]:
     """The reduce reply as draft points: each statement's quotes are its notes' quotes."""
     if not isinstance(reply, dict):
         return []
-    out: list[briefing.Draft] = []
+    out: list[briefing.DraftPoint] = []
 
     def quotes(item: dict) -> list[Quote]:
         ids = item.get("notes") if isinstance(item.get("notes"), list) else []

@@ -163,7 +163,7 @@ def brief_cmd(
     until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before (YYYY-MM-DD)."),
     topic: Optional[str] = typer.Option(None, "--topic", help="Only articles about this topic."),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
-    max_points: int = typer.Option(12, "--max-points", help="Key points in all topics together."),
+    max_points: int = typer.Option(12, "--max-points", help="Headline and key points together (timeline and claims add up to half as many each)."),
     fmt: str = typer.Option("md", "--format", help="md, html or json."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of stdout."),
 ) -> None:

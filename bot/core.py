@@ -173,7 +173,7 @@ class Bot:
             result = briefing_llm.brief(self.settings, inp, progress)
             if result is not None:
                 return result
-            inp.notice = briefing._join(inp.notice, briefing_llm.FALLBACK_NOTICE)
+            inp.notice = briefing.join_notice(inp.notice, briefing_llm.FALLBACK_NOTICE)
         return briefing.brief(inp, progress)
 
     def _brief_mode(self, mode: str | None) -> str:
