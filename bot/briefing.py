@@ -310,19 +310,35 @@ def cluster(vectors: np.ndarray, min_sim: float = CLUSTER_MIN_SIM) -> list[list[
     return sorted(found, key=lambda g: (-len(g), g[0]))
 
 
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS)
+
+
+def _title_stem(word: str) -> str | None:
+    """The stem of a word that can name a topic: not a function word ("had", "she"), not a
+    reporting verb, not a number or a fragment ("'s")."""
+    if word.lower().strip("'’") in _common_words() or sum(ch.isalpha() for ch in word) < 3:
+        return None
+    stems = terms(word)
+    return stems[0] if len(stems) == 1 and stems[0] not in _SAYING else None
+
+
 def group_title(sents: Sequence[Sentence], rates: dict[str, float], n: int = 3) -> str:
     """A topic's title: its heaviest terms as the articles spell them, a name of two words
     ("North Korea") kept together when the articles use it at least twice."""
     spelled: dict[tuple[str, ...], Counter] = {}
     for s in sents:
-        words = [(w, tuple(terms(w))) for w in re.findall(r"[\w'’-]+", s.text)]
-        for i, (word, stems) in enumerate(words):
-            if len(stems) != 1 or stems[0] in _SAYING or stems[0].isdigit():
+        words = [(w, _title_stem(w)) for w in re.findall(r"[\w'’-]+", s.text)]
+        for i, (word, stem) in enumerate(words):
+            if stem is None:
                 continue
-            spelled.setdefault(stems, Counter())[word] += 1
-            if i + 1 < len(words) and len(words[i + 1][1]) == 1 and words[i + 1][1][0] not in _SAYING:
-                pair = stems + words[i + 1][1]
-                spelled.setdefault(pair, Counter())[f"{word} {words[i + 1][0]}"] += 1
+            spelled.setdefault((stem,), Counter())[word] += 1
+            following, next_stem = words[i + 1] if i + 1 < len(words) else ("", None)
+            if next_stem is not None:
+                spelled.setdefault((stem, next_stem), Counter())[f"{word} {following}"] += 1
     def weight(key: tuple[str, ...]) -> float:
         return sum(rates.get(t, 0.0) for t in key)
 
