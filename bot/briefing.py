@@ -622,11 +622,12 @@ def check_date(value: str | None, flag: str) -> str | None:
         raise BriefingError(f"{flag} {value!r} is not a date; use YYYY-MM-DD") from None
 
 
-def select_articles(store: "Store", embed_query: Callable[[str], np.ndarray],
+def select_articles(stores: Sequence["Store"], embed_query: Callable[[str], np.ndarray],
                     since: str | None = None, until: str | None = None, topic: str | None = None,
                     source: str | None = None) -> tuple[list[Article], str | None]:
-    """The articles a briefing covers: metadata filters (as for questions), then relevance to
-    the topic. Raises BriefingError, naming the filters, when nothing is left."""
+    """The articles a briefing covers, from one or more collections: metadata filters (as for
+    questions), then relevance to the topic. Raises BriefingError, naming the filters, when
+    nothing is left."""
     from bot.retrieval import Filters
     from bot.store import day_number
 
@@ -634,22 +635,28 @@ def select_articles(store: "Store", embed_query: Callable[[str], np.ndarray],
     if since and until and since > until:
         raise BriefingError(f"--since {since} is after --until {until}; swap them")
     filters = Filters(source=source, since=since, until=until)
-    chosen = [a for a in store.articles(with_text=True)
-              if filters.admits({"source": a.source, "published_ts": day_number(a.published or "")})]
-    if topic and topic.strip() and chosen:
-        chosen = [a for a in chosen if a.article_id in
-                  _relevant(store, embed_query, topic.strip(), {a.article_id: a for a in chosen})]
+    topic = topic.strip() if topic and topic.strip() else None
+    topic_vector = embed_query(topic) if topic else None
+    chosen: dict[str, Article] = {}
+    for store in stores:
+        found = {a.article_id: a for a in store.articles(with_text=True) if a.article_id not in chosen
+                 and filters.admits({"source": a.source, "published_ts": day_number(a.published or "")})}
+        if topic and found:
+            keep = _relevant(store, topic_vector, topic, found)
+            found = {i: a for i, a in found.items() if i in keep}
+        chosen.update(found)
     if not chosen:
-        raise BriefingError(_nothing(store, since, until, topic, source))
+        raise BriefingError(_nothing(stores, since, until, topic, source))
+    articles = sorted(chosen.values(), key=lambda a: (a.published or "", a.title, a.article_id))
     notice = None
-    if len(chosen) > MAX_ARTICLES:
-        notice = (f"Briefing the {MAX_ARTICLES} most recent of {len(chosen)} matching articles; "
+    if len(articles) > MAX_ARTICLES:
+        notice = (f"Briefing the {MAX_ARTICLES} most recent of {len(articles)} matching articles; "
                   "narrow with --since, --topic or --source.")
-        chosen = sorted(chosen, key=lambda a: (a.published or "", a.article_id))[-MAX_ARTICLES:]
-    return chosen, notice
+        articles = articles[-MAX_ARTICLES:]
+    return articles, notice
 
 
-def _relevant(store: "Store", embed_query: Callable[[str], np.ndarray], topic: str,
+def _relevant(store: "Store", topic_vector: np.ndarray, topic: str,
               candidates: dict[str, Article]) -> set[str]:
     """Articles with a chunk close to the topic in meaning, or holding all its terms."""
     found: set[str] = set()
@@ -657,7 +664,7 @@ def _relevant(store: "Store", embed_query: Callable[[str], np.ndarray], topic: s
     if wanted:
         found |= {i for i, a in candidates.items() if wanted <= set(terms(a.text))}
     k = min(store.count_chunks(), 2000)
-    for chunk, sim in store.query(embed_query(topic), k):
+    for chunk, sim in store.query(topic_vector, k):
         if sim < TOPIC_MIN_SIM:
             break
         if chunk.article_id in candidates:
@@ -665,12 +672,13 @@ def _relevant(store: "Store", embed_query: Callable[[str], np.ndarray], topic: s
     return found
 
 
-def _nothing(store: "Store", since: str | None, until: str | None, topic: str | None,
-             source: str | None) -> str:
+def _nothing(stores: Sequence["Store"], since: str | None, until: str | None,
+             topic: str | None, source: str | None) -> str:
     asked = [f"{flag} {value!r}" for flag, value in (("--since", since), ("--until", until),
              ("--topic", topic), ("--source", source)) if value]
     if not asked:
-        return (f"no articles in collection '{store.name}' to brief; "
+        names = ", ".join(f"'{st.name}'" for st in stores)
+        return (f"no articles in collection {names} to brief; "
                 "add some with: bot ingest PATH")
     return (f"no articles match {' '.join(asked)}; widen the filters "
             "(see the articles with: bot sources)")

@@ -209,3 +209,10 @@ def _footnote(c: Citation, article: Callable[[str], Article | None]) -> str:
     return (f'<li id="note-{c.n}"><strong>{escape(c.title)}</strong> '
             f'<span class="src">{escape(c.source)} · chars {c.start}–{c.end}</span>'
             f'<span class="ctx">{span}</span></li>')
+
+
+def terminal(console: Console, b: Briefing) -> None:
+    """A briefing in the terminal (the chat's /brief): its Markdown, rendered by rich."""
+    from rich.markdown import Markdown
+
+    console.print(Markdown(markdown(b)))

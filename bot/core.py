@@ -151,20 +151,26 @@ class Bot:
     def brief(self, since: str | None = None, until: str | None = None, topic: str | None = None,
               source: str | None = None, max_points: int = 12,
               progress: ingest.Progress | None = None, collection: str | None = None,
-              mode: str | None = None, generated_at: str | None = None) -> "Briefing":
-        """A briefing over the selected articles: headline, key points by topic, timeline,
-        claims to watch; every point cited and verified."""
+              collections: list[str] | None = None, mode: str | None = None,
+              generated_at: str | None = None) -> "Briefing":
+        """A briefing over the selected articles (of one or more collections): headline, key
+        points by topic, timeline, claims to watch; every point cited and verified."""
         from bot import briefing
 
-        store = self.store(collection)
-        articles, notice = briefing.select_articles(store, self.embedder.embed_query, since,
+        names = collections or [collection or self.settings.collection]
+        stores = [self.store(n) for n in names]
+        articles, notice = briefing.select_articles(stores, self.embedder.embed_query, since,
                                                     until, topic, source)
-        vectors = store.article_vectors([a.article_id for a in articles])
+        vectors: dict[str, np.ndarray] = {}
+        for store in stores:
+            missing = [a.article_id for a in articles if a.article_id not in vectors]
+            if missing:
+                vectors.update(store.article_vectors(missing))
         inp = briefing.BriefingInput(
             articles=articles, vectors=np.stack([vectors[a.article_id] for a in articles]),
-            idf=self.retriever(collection).idf_snapshot(), embed=self.embedder.embed,
-            max_points=max_points,
-            topic=topic, since=since, until=until, source=source, notice=notice)
+            idf=self.retriever(names[0]).idf_snapshot(), embed=self.embedder.embed,
+            max_points=max_points, topic=topic, since=since, until=until, source=source,
+            notice=notice)
         if generated_at:
             inp.generated_at = generated_at
         if self._brief_mode(mode) == "llm":

@@ -73,3 +73,10 @@ def article_list(console: Console, arts: list[Article]) -> None:
     for a in arts:
         date = a.published or "          "
         console.print(f"[cyan]{a.article_id}[/cyan]  {date}  {escape(a.title)}  [dim]{escape(a.source)}[/dim]")
+
+
+def briefing(console: Console, b: Any) -> None:
+    """A briefing (bot/schema.py `Briefing`) in the terminal; see bot/briefing_render.py."""
+    from bot.briefing_render import terminal
+
+    terminal(console, b)

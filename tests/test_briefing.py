@@ -226,6 +226,30 @@ def test_progress_is_reported(news):
     assert calls and calls[-1][0] == calls[-1][1] == 5
 
 
+def test_brief_over_several_collections(news):
+    Bot(news.settings.with_(collection="sport")).ingest([DATA / "cup-final.md"])
+    Bot(news.settings.with_(collection="world")).ingest([DATA / "kyodo-missiles.md"])
+    both = news.brief(collections=["world", "sport"], generated_at=FIXED_TIME)
+    assert {a.source for a in both.articles} == {"Kyodo News", "Sports Daily"}
+    assert {c.source for c in both.citations} == {"Kyodo News", "Sports Daily"}
+    assert_all_verified(news, points(both), exact=True)
+    with pytest.raises(BriefingError, match="no articles in collection 'empty', 'nothing'"):
+        news.brief(collections=["empty", "nothing"])
+
+
+def test_briefing_renders_in_the_terminal(news):
+    import io
+
+    from rich.console import Console
+
+    from bot import render
+
+    buf = io.StringIO()
+    render.briefing(Console(file=buf, width=100, color_system=None), news.brief(generated_at=FIXED_TIME))
+    shown = buf.getvalue()
+    assert "Headline" in shown and "Claims to watch" in shown and "[1]" in shown
+
+
 # -- parts -----------------------------------------------------------------------------------
 
 
