@@ -243,6 +243,55 @@ def chat_cmd(
     raise typer.Exit(chat.run(_settings(ctx), session=session, resume=resume))
 
 
+@app.command("summarize")
+def summarize_cmd(
+    ctx: typer.Context,
+    article_id: str = typer.Argument(..., help="Article id (see bot sources)."),
+    sentences: int = typer.Option(3, "--sentences", "-n", help="At most this many sentences."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summarise one article; every sentence cites its source span."""
+    from bot import briefing_render, render
+
+    summary = _bot(ctx).summarize(article_id, max_sentences=sentences)
+    if json_out:
+        out.print(render.to_json(summary.to_dict()), markup=False)
+    else:
+        briefing_render.summary(out, summary)
+
+
+@app.command("brief")
+def brief_cmd(
+    ctx: typer.Context,
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before (YYYY-MM-DD)."),
+    topic: Optional[str] = typer.Option(None, "--topic", help="Only articles about this topic."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
+    max_points: int = typer.Option(12, "--max-points", help="Headline and key points together (timeline and claims add up to half as many each)."),
+    fmt: str = typer.Option("md", "--format", help="md, html or json."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+) -> None:
+    """A briefing over many articles: headline, key points by topic, timeline, claims to watch."""
+    from bot import briefing_render, render
+
+    if fmt not in ("md", "html", "json"):
+        _fail(f"--format {fmt!r}: use md, html or json")
+    with _progress("Briefing") as progress:
+        result = _bot(ctx).brief(since=since, until=until, topic=topic, source=source,
+                                 max_points=max_points, progress=progress)
+    text = {"md": briefing_render.markdown, "html": briefing_render.html,
+            "json": lambda b: render.to_json(b.to_dict()) + "\n"}[fmt](result)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as e:
+        _fail(f"--out {out_file}: cannot write ({e.strerror or e}); check the path")
+    out.print(f"wrote {out_file} ({len(result.sections)} sections, {len(result.citations)} citations)",
+              markup=False)
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)

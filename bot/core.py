@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
+
 from bot.config import Settings
 from bot.embeddings import Embedder, make_embedder
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Draft, IngestReport, Passage
@@ -20,6 +22,7 @@ from bot import citations, ingest
 if TYPE_CHECKING:
     from bot.extractive import ExtractiveAnswerer
     from bot.llm import LLMAnswerer
+    from bot.schema import Briefing, Summary
 
 
 class Bot:
@@ -304,6 +307,69 @@ class Bot:
         answer.timings_ms = {"llm": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
                              "total": (t2 - t0) * 1000}
         return answer
+
+    # -- briefings ------------------------------------------------------------------------
+
+    def summarize(self, article_id: str, max_sentences: int = 3,
+                  collection: str | None = None, mode: str | None = None) -> "Summary":
+        """A short cited summary of one article (LLM when configured, else extractive)."""
+        from bot import briefing
+
+        article = self.article(article_id, collection)
+        if article is None:
+            raise briefing.BriefingError(f"{article_id}: no such article; list them with: bot sources")
+        idf = self.retriever(collection).idf_snapshot()
+        if self._brief_mode(mode) == "llm":
+            from bot import briefing_llm
+
+            summary = briefing_llm.summarize(self.settings, article, max_sentences)
+            if summary is not None:
+                return summary
+            fallback = briefing.summarize(article, idf, max_sentences)
+            fallback.notice = briefing_llm.FALLBACK_NOTICE
+            return fallback
+        return briefing.summarize(article, idf, max_sentences)
+
+    def brief(self, since: str | None = None, until: str | None = None, topic: str | None = None,
+              source: str | None = None, max_points: int = 12,
+              progress: ingest.Progress | None = None, collection: str | None = None,
+              collections: list[str] | None = None, mode: str | None = None,
+              generated_at: str | None = None) -> "Briefing":
+        """A briefing over the selected articles (of one or more collections): headline, key
+        points by topic, timeline, claims to watch; every point cited and verified."""
+        from bot import briefing
+
+        names = collections or [collection or self.settings.collection]
+        stores = [self.store(n) for n in names]
+        articles, notice = briefing.select_articles(stores, self.embedder.embed_query, since,
+                                                    until, topic, source)
+        vectors: dict[str, np.ndarray] = {}
+        for store in stores:
+            missing = [a.article_id for a in articles if a.article_id not in vectors]
+            if missing:
+                vectors.update(store.article_vectors(missing))
+        inp = briefing.BriefingInput(
+            articles=articles, vectors=np.stack([vectors[a.article_id] for a in articles]),
+            idf=self.retriever(names[0]).idf_snapshot(), embed=self.embedder.embed,
+            max_points=max_points, topic=topic, since=since, until=until, source=source,
+            notice=notice)
+        if generated_at:
+            inp.generated_at = generated_at
+        if self._brief_mode(mode) == "llm":
+            from bot import briefing_llm
+
+            result = briefing_llm.brief(self.settings, inp, progress)
+            if result is not None:
+                return result
+            inp.notice = briefing.join_notice(inp.notice, briefing_llm.FALLBACK_NOTICE)
+        return briefing.brief(inp, progress)
+
+    def _brief_mode(self, mode: str | None) -> str:
+        if mode not in (None, "llm", "extractive"):
+            from bot.config import ConfigError
+
+            raise ConfigError(f"mode {mode!r}: use 'llm' or 'extractive'")
+        return mode or ("llm" if self.settings.llm_enabled else "extractive")
 
 
 def _final(events: Iterator[AnswerDelta | AnswerDone]) -> Answer:

@@ -151,3 +151,10 @@ def article_window(console: Console, art: Article, span: tuple[int, int], contex
     if hi < len(art.text):
         body.append(f"\n… ({len(art.text) - hi} chars after)", style="dim")
     console.print(body)
+
+
+def briefing(console: Console, b: Any) -> None:
+    """A briefing (bot/schema.py `Briefing`) in the terminal; see bot/briefing_render.py."""
+    from bot.briefing_render import terminal
+
+    terminal(console, b)

@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
@@ -133,6 +134,14 @@ class Retriever:
         self.refresh()
         assert self._bm25 is not None
         return self._bm25.idf.get(term, self._bm25.default_idf)
+
+    def idf_snapshot(self) -> Callable[[str], float]:
+        """IDF as of now, for scoring many terms at once: one freshness check in all, where
+        `idf` checks the store's generation on every call."""
+        self.refresh()
+        bm25 = self._bm25
+        assert bm25 is not None
+        return lambda term: bm25.idf.get(term, bm25.default_idf)
 
     def retrieve(self, question: str, k: int = 6, filters: Filters | None = None,
                  query_vector: np.ndarray | None = None) -> list[Passage]:

@@ -186,3 +186,81 @@ class IngestReport:
             "chunks": self.chunks,
             "notes": self.notes,
         }
+
+
+# -- briefings (bot/briefing.py) ---------------------------------------------------------------
+
+
+@dataclass
+class Point:
+    """One statement of a summary or briefing with its verified citations.
+
+    `date` is set in a timeline, `claimant` (who said it) in claims to watch, and `group` links
+    claims by different claimants on the same subject, which are shown side by side."""
+
+    text: str
+    citations: list[Citation]
+    date: str | None = None
+    claimant: str | None = None
+    group: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "citations": [c.to_dict() for c in self.citations]}
+        for key in ("date", "claimant", "group"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+@dataclass
+class Summary:
+    article_id: str
+    title: str
+    statements: list[Point]
+    mode: str = "extractive"
+    notice: str | None = None
+
+    @property
+    def citations(self) -> list[Citation]:
+        return _unique_citations(self.statements)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"article_id": self.article_id, "statements": [s.to_dict() for s in self.statements]}
+
+
+@dataclass
+class Section:
+    heading: str
+    statements: list[Point]
+    kind: str = "points"  # headline | topic | timeline | claims
+
+
+@dataclass
+class Briefing:
+    title: str
+    generated_at: str  # ISO timestamp
+    articles: list[Article]
+    sections: list[Section]
+    mode: str = "extractive"
+    notice: str | None = None
+
+    @property
+    def citations(self) -> list[Citation]:
+        return _unique_citations([p for s in self.sections for p in s.statements])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "generated_at": self.generated_at,
+            "articles": [a.to_dict(with_text=False) for a in self.articles],
+            "sections": [{"heading": s.heading, "statements": [p.to_dict() for p in s.statements]}
+                         for s in self.sections],
+        }
+
+
+def _unique_citations(points: list[Point]) -> list[Citation]:
+    seen: dict[int, Citation] = {}
+    for p in points:
+        for c in p.citations:
+            seen.setdefault(c.n, c)
+    return [seen[n] for n in sorted(seen)]

@@ -307,13 +307,17 @@ def test_sources_command_shows_the_last_answers_quotes(harness, seeded):
     assert quotes(shown["blocks"]) == [c.quote for c in seeded.ask(QUESTION).citations]
 
 
-def test_brief_command_says_when_briefings_are_missing_or_renders_one(harness):
-    harness.command("/brief", "missiles")
+def test_brief_command_posts_a_cited_briefing(harness):
+    harness.command("/brief", "missiles", user="U0042")
     harness.settle()
-    if not hasattr(Bot, "brief"):
-        assert harness.fake.to("respond")[-1].params["text"] == "Briefings are not available yet."
-    else:  # the briefing branch is merged: a briefing is posted in the channel
-        assert final_updates(harness.fake, "C0001")
+    [update] = final_updates(harness.fake, "C0001")
+    blocks = update.params["blocks"]
+    text = " ".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert "[1]" in text and "asked for a briefing" in json.dumps(blocks)
+    shown = quotes(blocks)
+    assert shown
+    article = harness.slack.bot.articles(with_text=True)[0]
+    assert all(q in article.text for q in shown)
 
 
 def test_ingest_command_takes_only_web_urls_and_keeps_the_fetch_guard(make_harness, tmp_path):

@@ -12,7 +12,6 @@ thread is a follow-up, `/sources` shows the last answer's sources, and 👍/👎
 from __future__ import annotations
 
 import html
-import inspect
 import logging
 import re
 import signal
@@ -269,9 +268,6 @@ class SlackBot:
 
     def on_brief(self, command: dict, client: WebClient, respond: Callable) -> None:
         tell = _ephemeral_respond(respond)
-        if not hasattr(self.bot, "brief"):
-            tell("Briefings are not available yet.")
-            return
         channel, user, topic = command["channel_id"], command["user_id"], command.get("text", "").strip()
         if not self.limiter.allow(user):
             tell(_slow_down(self.settings.slack_rate_limit))
@@ -361,11 +357,7 @@ class SlackBot:
         return self.bot.ask(question, collections=collections, history=history or None)
 
     def _brief(self, topic: str | None, collections: list[str]) -> Any:
-        if "collections" in inspect.signature(self.bot.brief).parameters:
-            return self.bot.brief(topic=topic, collections=collections)
-        if len(collections) > 1 or collections != self.channels.default:
-            raise BotError("Bot.brief cannot be scoped to this channel's collections yet")
-        return self.bot.brief(topic=topic)
+        return self.bot.brief(topic=topic, collections=collections)
 
     def _post(self, client: WebClient, channel: str, thread_ts: str | None, text: str,
               tell: Callable[[str], None]) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote as percent_encode
 
-from bot.schema import Answer, Citation
+from bot.schema import Answer, Briefing, Citation
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000  # section text, context element text, and our cap on quotes and the fallback
@@ -48,17 +48,28 @@ def sources(ans_dict: dict[str, Any]) -> tuple[str, Blocks]:
             head + citation_blocks(cites, MAX_BLOCKS - len(head)))
 
 
-def briefing(b: Any, topic: str | None, asker: str | None = None) -> tuple[str, Blocks]:
-    """A briefing rendered like an answer: its statements (or text), then its cited quotes.
-    Duck-typed on purpose until the briefing type (branch `brief`) is merged."""
-    statements = list(getattr(b, "statements", []) or [])
-    cites = list(getattr(b, "citations", []) or [])
-    text = getattr(b, "text", None) or getattr(b, "summary", None) or ""
-    as_answer = Answer(question=f"/brief {topic}" if topic else "/brief", answer=text or
-                       "The loaded articles have nothing to brief on.", short_answer=None,
-                       refused=not (statements or text), mode="briefing", citations=cites,
-                       statements=statements)
-    return answer(as_answer, None, asker)
+def briefing(b: Briefing, topic: str | None, asker: str | None = None) -> tuple[str, Blocks]:
+    """A briefing: each section's heading and points with their citation numbers, then one
+    quote block per citation, as for answers (the same `[n]` numbers)."""
+    head: Blocks = [_context(f"<@{asker}> asked for a briefing" + (f" on: {escape(topic)}" if topic else ""))] \
+        if asker else []
+    room = MAX_TEXT // 2
+    paragraphs = [f"*{escape(_clip(b.title, room))}*"]
+    for section in b.sections:
+        lines = [f"*{escape(section.heading)}*"]
+        for p in section.statements:
+            who = f"{escape(p.claimant)}: " if p.claimant else ""
+            when = f"{p.date} · " if p.date else ""
+            marks = "".join(f"[{c.n}]" for c in p.citations)
+            lines.append(f"• {when}{who}{escape(_clip(p.text, room))} {marks}")
+        paragraphs.append("\n".join(lines))
+    body = _sections(paragraphs)
+    if b.notice:
+        body.append(_context(escape(b.notice)))
+    blocks = head + body
+    blocks += citation_blocks(b.citations, MAX_BLOCKS - len(blocks))
+    fallback = "\n".join([b.title] + [p.text for s_ in b.sections for p in s_.statements])
+    return _clip(fallback, MAX_TEXT), blocks
 
 
 def notice(text: str) -> tuple[str, Blocks]:
