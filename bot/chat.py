@@ -55,7 +55,7 @@ COMMANDS = [
     Command("/sources", "", "the full cited spans of the last answer"),
     Command("/open", "N", "the article around citation N, the span highlighted"),
     Command("/ingest", "PATH...", "add files or folders to the collection"),
-    Command("/brief", "", "a briefing of the collection"),
+    Command("/brief", "[TOPIC]", "a cited briefing of the collection (or of TOPIC)"),
     Command("/history", "", "the questions of this session"),
     Command("/reset", "", "start a new conversation (a new session)"),
     Command("/help", "", "this list"),
@@ -322,17 +322,8 @@ class Chat:
         self.console.print(f"{report.summary()} ({report.chunks} chunks)", markup=False)
 
     def cmd_brief(self, args: str) -> None:
-        # Briefings come from another branch: this calls `Bot.brief()` once it exists.
-        brief = getattr(self.bot, "brief", None)
-        if brief is None:
-            self.console.print("briefings are not available in this version", markup=False)
-            return
-        result = brief()
-        show = getattr(render, "briefing", None)
-        if show is not None:
-            show(self.console, result)
-        else:
-            self.console.print(str(result), markup=False)
+        """A briefing of the collection, or of its articles about TOPIC (the `bot brief` code)."""
+        render.briefing(self.console, self.bot.brief(topic=args.strip() or None))
 
     def cmd_history(self, args: str) -> None:
         if not self.turns:

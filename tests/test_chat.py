@@ -154,13 +154,11 @@ def test_ingest_command_adds_articles(work):
     assert "more/note.md" in r.stdout
 
 
-def test_brief_command_is_there_before_briefings_are(work):
-    from bot.core import Bot
-
-    r = chat(work, input="/brief\n")
-    if hasattr(Bot, "brief"):
-        pytest.skip("briefings exist in this version: /brief is tested with them")
-    assert r.stdout.strip().endswith("briefings are not available in this version")
+def test_brief_command_prints_a_cited_briefing(work):
+    r = chat(work, input="/brief missiles\n")
+    assert r.returncode == 0, r.stderr
+    assert "[1]" in r.stdout and "\x1b[" not in r.stdout
+    assert "North Korea test-fired two cruise missiles" in r.stdout
 
 
 # -- sessions -----------------------------------------------------------------------------

@@ -550,7 +550,7 @@ def test_the_manifest_asks_for_what_the_app_handles():
     manifest = yaml.safe_load((Path(__file__).parents[1] / "slack" / "manifest.yml").read_text())
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "message.im", "message.channels", "message.groups"} <= events
-    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/brief", "/sources"}
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/brief", "/sources", "/ingest"}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history",
             "groups:history"} <= scopes
