@@ -125,6 +125,39 @@ def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="A
     out.print(f"forgot {article_id}", markup=False)
 
 
+@app.command("stats")
+def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Show articles, chunks, store size and the embedding model."""
+    from bot import render
+
+    stats = _bot(ctx).stats()
+    if json_out:
+        out.print(render.to_json(stats.to_dict()), markup=False)
+        return
+    size = "n/a (Chroma server)" if stats.size_bytes is None else f"{stats.size_bytes / 1e6:.1f} MB"
+    rows = [("collection", stats.collection), ("articles", str(stats.articles)),
+            ("chunks", str(stats.chunks)), ("embedding model", stats.embedding_model),
+            ("store", stats.location), ("size", size)]
+    for key, value in rows:
+        out.print(f"{key.ljust(15)}  {value}", markup=False)
+    if stats.configured_model and stats.configured_model != stats.embedding_model:
+        out.print(f"note: the bot is configured for '{stats.configured_model}'; "
+                  "run `bot reindex` to rebuild with it", markup=False)
+
+
+@app.command("reindex")
+def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Re-chunk and re-embed every stored article (e.g. after changing BOT_EMBEDDINGS)."""
+    from bot import render
+
+    with _progress("Reindexing") as progress:
+        report = _bot(ctx).reindex(progress=progress)
+    if json_out:
+        out.print(render.to_json(report.to_dict()), markup=False)
+    else:
+        out.print(report.summary(), markup=False)
+
+
 @app.command("config")
 def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Print the effective settings (secrets masked)."""

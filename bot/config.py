@@ -49,6 +49,15 @@ class Settings:
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
+    chroma_auth_header: str = _setting(
+        "BOT_CHROMA_AUTH_HEADER", "Authorization",
+        "Header carrying BOT_CHROMA_TOKEN (Authorization sends 'Bearer TOKEN'; others the token as is)."
+    )
+    chroma_tenant: str = _setting("BOT_CHROMA_TENANT", "default_tenant", "Chroma server tenant.")
+    chroma_database: str = _setting("BOT_CHROMA_DATABASE", "default_database", "Chroma server database.")
+    chroma_timeout: float = _setting(
+        "BOT_CHROMA_TIMEOUT", 30.0, "Seconds before a Chroma server request gives up."
+    )
 
     @classmethod
     def load(
