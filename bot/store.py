@@ -78,17 +78,41 @@ class ArticleKey:
 
 
 _clients: dict[tuple, Any] = {}
+_epochs: dict[tuple, int] = {}  # bumped when a location's client is reopened
 _clients_lock = threading.Lock()
+_written: set[str] = set()  # generations this process wrote (its own writes need no reopen)
+
+
+def _client_key(settings: Settings) -> tuple:
+    return (settings.chroma_url, str(Path(settings.store_dir).resolve()), settings.chroma_token,
+            settings.chroma_auth_header, settings.chroma_tenant, settings.chroma_database)
 
 
 def open_client(settings: Settings) -> Any:
     """A Chroma client, one per process and location (Chroma dislikes two for one path)."""
-    key = (settings.chroma_url, str(Path(settings.store_dir).resolve()), settings.chroma_token,
-           settings.chroma_auth_header, settings.chroma_tenant, settings.chroma_database)
+    key = _client_key(settings)
     with _clients_lock:
         if key not in _clients:
             _clients[key] = _connect(settings)
+            _epochs[key] = _epochs.get(key, 0) + 1
         return _clients[key]
+
+
+def reopen_client(settings: Settings, seen_epoch: int) -> None:
+    """Close and reopen an embedded store's client. The embedded Chroma keeps its vector index
+    in memory and does not see vectors another process wrote until it is reopened; every
+    Store of this location rebinds on its next call."""
+    key = _client_key(settings)
+    with _clients_lock:
+        if _epochs.get(key) != seen_epoch or key not in _clients:
+            return  # another Store of this process already did it
+        old = _clients.pop(key)
+        try:
+            old.close()
+        except Exception:
+            pass  # a client that fails to close is dropped all the same
+        _clients[key] = _connect(settings)
+        _epochs[key] += 1
 
 
 def _connect(settings: Settings) -> Any:
@@ -218,15 +242,20 @@ class Store:
         if not _NAME.match(self.name):
             raise StoreError(f"collection name {self.name!r}: use 1-61 letters, digits, '-' or '_'")
         self.embedding_model = embedding_model
+        self._key = _client_key(settings)
         self.client = open_client(settings)
+        self._epoch = _epochs[self._key]
         self._pinned = layout is not None
+        self._check = check_model
         self._layout: dict[str, str] = {}
+        self._cols: dict[str, Any] = {}
+        self._seen: str | None = None  # the generation this process last saw
         if layout is not None:
             self._bind(layout)
         else:
             self._bind(self._read_layout())
-        if check_model:
-            self._check_model()
+        if not settings.chroma_url:
+            self._seen = self.generation()
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -254,15 +283,34 @@ class Store:
         layout = self.default_layout()
         return {kind: str(meta.get(kind) or layout[kind]) for kind in layout}
 
-    def _bind(self, layout: dict[str, str]) -> None:
-        if layout == self._layout:
+    def _bind(self, layout: dict[str, str], force: bool = False) -> None:
+        if layout == self._layout and not force:
             return
-        self._chunks = self._collection(layout["chunks"])
-        self._articles = self._collection(layout["articles"])
+        self._cols = {kind: self._collection(layout[kind]) for kind in ("chunks", "articles")}
         self._layout = dict(layout)
+        if self._check:  # also when a reindex elsewhere switched to another model
+            self._check_model()
+
+    def _current(self) -> None:
+        """Rebind if this location's client was reopened (by this Store or another)."""
+        if _epochs.get(self._key) != self._epoch:
+            self.client = open_client(self.settings)
+            self._epoch = _epochs[self._key]
+            self._bind(self._layout, force=True)
+
+    @property
+    def _chunks(self) -> Any:
+        self._current()
+        return self._cols["chunks"]
+
+    @property
+    def _articles(self) -> Any:
+        self._current()
+        return self._cols["articles"]
 
     def _follow(self) -> None:
         """Switch to the live collections if a reindex (here or elsewhere) replaced them."""
+        self._current()
         if not self._pinned:
             self._bind(self._read_layout())
 
@@ -287,12 +335,13 @@ class Store:
 
     def built_with(self) -> str:
         """The embedding model the live chunks were made with."""
+        self._current()
         meta = self._call(self.client.get_collection, self._layout["chunks"],
                           embedding_function=None).metadata or {}
         return str(meta.get("embedding_model") or self.embedding_model)
 
     def _check_model(self) -> None:
-        built_with = (self._chunks.metadata or {}).get("embedding_model")
+        built_with = (self._cols["chunks"].metadata or {}).get("embedding_model")
         if built_with and built_with != self.embedding_model and self.count_chunks() > 0:
             raise StoreError(
                 f"collection '{self.name}' was built with embeddings '{built_with}' but the bot is "
@@ -311,7 +360,14 @@ class Store:
                 raise self._error(e) from None
             self._follow()  # replaced between the two reads: one more look settles it
             col = self._call(self.client.get_collection, self._layout["chunks"], embedding_function=None)
-        return f"{col.name}:{col.id}:{(col.metadata or {}).get('generation', '')}"
+        generation = f"{col.name}:{col.id}:{(col.metadata or {}).get('generation', '')}"
+        if (not self.settings.chroma_url and self._seen is not None and generation != self._seen
+                and generation.rsplit(":", 1)[1] not in _written):
+            # Another process wrote to this embedded store: reopen to see its vectors.
+            reopen_client(self.settings, self._epoch)
+            self._current()
+        self._seen = generation
+        return generation
 
     def article(self, article_id: str) -> Article | None:
         got = self._call(self._articles.get, ids=[article_id], include=["documents", "metadatas"])
@@ -377,8 +433,10 @@ class Store:
             return []
         got = self._call(self._chunks.query, query_embeddings=[vector.tolist()], n_results=n,
                          where=where, include=["documents", "metadatas", "distances"])
+        # A record deleted under a stale index comes back without metadata: skip it.
         return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in
-                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+                if m is not None and d is not None]
 
     def iter_chunks(self, page: int = 5000) -> Iterator[tuple[Chunk, dict]]:
         """Every chunk with its metadata, paged."""
@@ -424,6 +482,8 @@ class Store:
             keep_ingested_at: bool = False) -> Article:
         """Store an article and its chunks, replacing any earlier version completely."""
         self._follow()
+        if not self.settings.chroma_url:
+            self.generation()  # an embedded store reopens first if another process wrote
         try:
             return self._put(article, chunks, vectors, keep_ingested_at)
         except StoreError:
@@ -497,8 +557,10 @@ class Store:
         self._call(self._chunks.delete, where={"article_id": article_id})
 
     def _bump(self) -> None:
+        generation = uuid.uuid4().hex
+        _written.add(generation)
         self._call(self._chunks.modify, metadata={"embedding_model": self.embedding_model,
-                                                  "generation": uuid.uuid4().hex})
+                                                  "generation": generation})
 
     # -- reindex support ------------------------------------------------------------------
 
@@ -517,6 +579,7 @@ class Store:
     def drop_unused(self) -> list[str]:
         """Delete this collection's chunk/article collections that are not live (left by a
         finished or crashed reindex)."""
+        self._current()
         live = set(self._read_layout().values())
         prefixes = (f"bot-{self.name}-chunks", f"bot-{self.name}-articles")
         dropped = []
