@@ -83,7 +83,13 @@ def ask_cmd(
 
     if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
-    answer = _bot(ctx).ask(question, k=k, filters=Filters(source=source, since=since, until=until))
+    bot = _bot(ctx)
+    warming = bot.preload()  # the model loads while Chroma is imported and opened
+    try:
+        answer = bot.ask(question, k=k, filters=Filters(source=source, since=since, until=until))
+    finally:
+        if warming:
+            warming.join()
     if json_out:
         out.print(render.to_json(answer.to_dict()), markup=False)
     else:

@@ -5,6 +5,7 @@ Interfaces render its typed results; none of them talks to Chroma or a model dir
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -41,6 +42,24 @@ class Bot:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings)
         return self._embedder
+
+    def preload(self) -> threading.Thread | None:
+        """Load the local embedding model in the background, so that it overlaps with importing
+        Chroma and opening the store (the cold start of `bot ask`). Join the thread before
+        exiting; a failure here is left for the real call to report."""
+        if self.settings.embeddings != "local":
+            return None
+        embedder = self.embedder
+
+        def warm() -> None:
+            try:
+                embedder.embed_query("warm up")
+            except Exception:
+                pass
+
+        thread = threading.Thread(target=warm, name="bot-preload", daemon=True)
+        thread.start()
+        return thread
 
     def store(self, collection: str | None = None) -> Store:
         name = collection or self.settings.collection
