@@ -73,11 +73,23 @@ def _stopwords() -> frozenset[str]:
                                       "why", "how"}
 
 
+_stems: dict[str, str] = {}  # word -> stem; a dict lookup is ~3x faster than the stemmer call
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased, stemmed content words; '1,800' and '1800' are the same term."""
     words = _WORD.findall(_DIGIT_COMMA.sub("", text.lower()))
     stop = _stopwords()
-    return _stemmer().stemWords([w for w in words if w not in stop])
+    if len(_stems) > 500_000:
+        _stems.clear()
+    out = []
+    for w in words:
+        if w not in stop:
+            stem = _stems.get(w)
+            if stem is None:
+                stem = _stems[w] = _stemmer().stemWord(w)
+            out.append(stem)
+    return out
 
 
 class Retriever:

@@ -80,7 +80,7 @@ class ArticleKey:
 _clients: dict[tuple, Any] = {}
 _epochs: dict[tuple, int] = {}  # bumped when a location's client is reopened
 _clients_lock = threading.Lock()
-_written: set[str] = set()  # generations this process wrote (its own writes need no reopen)
+_written: dict[tuple, str] = {}  # (location, collection) -> generation this process last wrote
 
 
 def _client_key(settings: Settings) -> tuple:
@@ -286,7 +286,17 @@ class Store:
     def _bind(self, layout: dict[str, str], force: bool = False) -> None:
         if layout == self._layout and not force:
             return
-        self._cols = {kind: self._collection(layout[kind]) for kind in ("chunks", "articles")}
+        # Only the first collections are created on demand (a reindex creates its own): a
+        # reader that looked just before a switch must not bring a deleted one back.
+        create = self._pinned or layout == self.default_layout()
+        try:
+            self._cols = {kind: self._collection(layout[kind], create) for kind in ("chunks", "articles")}
+        except StoreError:
+            fresh = self._read_layout()
+            if create or fresh == layout:
+                raise
+            layout = fresh  # switched meanwhile: the live collections exist
+            self._cols = {kind: self._collection(layout[kind], False) for kind in ("chunks", "articles")}
         self._layout = dict(layout)
         if self._check:  # also when a reindex elsewhere switched to another model
             self._check_model()
@@ -314,8 +324,10 @@ class Store:
         if not self._pinned:
             self._bind(self._read_layout())
 
-    def _collection(self, full_name: str) -> Any:
+    def _collection(self, full_name: str, create: bool = True) -> Any:
         try:
+            if not create:
+                return self.client.get_collection(full_name, embedding_function=None)
             return self.client.get_or_create_collection(
                 full_name,
                 embedding_function=None,
@@ -362,7 +374,7 @@ class Store:
             col = self._call(self.client.get_collection, self._layout["chunks"], embedding_function=None)
         generation = f"{col.name}:{col.id}:{(col.metadata or {}).get('generation', '')}"
         if (not self.settings.chroma_url and self._seen is not None and generation != self._seen
-                and generation.rsplit(":", 1)[1] not in _written):
+                and generation.rsplit(":", 1)[1] != _written.get((self._key, col.name))):
             # Another process wrote to this embedded store: reopen to see its vectors.
             reopen_client(self.settings, self._epoch)
             self._current()
@@ -558,7 +570,7 @@ class Store:
 
     def _bump(self) -> None:
         generation = uuid.uuid4().hex
-        _written.add(generation)
+        _written[(self._key, self._layout["chunks"])] = generation
         self._call(self._chunks.modify, metadata={"embedding_model": self.embedding_model,
                                                   "generation": generation})
 
