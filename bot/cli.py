@@ -134,11 +134,17 @@ def ask_cmd(
     if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
     bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
-    if out.is_terminal and not json_out:
-        # Print the model's words as they arrive, then the verified answer in their place.
-        render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters), show_timings=timings)
-        return
-    answer = bot.ask(question, k=k, filters=filters)
+    warming = bot.preload()  # the model loads while Chroma is imported and opened
+    try:
+        if out.is_terminal and not json_out:
+            # Print the model's words as they arrive, then the verified answer in their place.
+            render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
+                                   show_timings=timings)
+            return
+        answer = bot.ask(question, k=k, filters=filters)
+    finally:
+        if warming:
+            warming.join()
     if json_out:
         out.print(render.to_json(answer.to_dict()), markup=False)
     else:
@@ -178,6 +184,39 @@ def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="A
     if not _bot(ctx).forget(article_id):
         _fail(f"{article_id}: no such article; list them with: bot sources")
     out.print(f"forgot {article_id}", markup=False)
+
+
+@app.command("stats")
+def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Show articles, chunks, store size and the embedding model."""
+    from bot import render
+
+    stats = _bot(ctx).stats()
+    if json_out:
+        out.print(render.to_json(stats.to_dict()), markup=False)
+        return
+    size = "n/a (Chroma server)" if stats.size_bytes is None else f"{stats.size_bytes / 1e6:.1f} MB"
+    rows = [("collection", stats.collection), ("articles", str(stats.articles)),
+            ("chunks", str(stats.chunks)), ("embedding model", stats.embedding_model),
+            ("store", stats.location), ("size", size)]
+    for key, value in rows:
+        out.print(f"{key.ljust(15)}  {value}", markup=False)
+    if stats.configured_model and stats.configured_model != stats.embedding_model:
+        out.print(f"note: the bot is configured for '{stats.configured_model}'; "
+                  "run `bot reindex` to rebuild with it", markup=False)
+
+
+@app.command("reindex")
+def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Re-chunk and re-embed every stored article (e.g. after changing BOT_EMBEDDINGS)."""
+    from bot import render
+
+    with _progress("Reindexing") as progress:
+        report = _bot(ctx).reindex(progress=progress)
+    if json_out:
+        out.print(render.to_json(report.to_dict()), markup=False)
+    else:
+        out.print(report.summary(), markup=False)
 
 
 @app.command("config")

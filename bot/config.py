@@ -77,6 +77,15 @@ class Settings:
     fetch_timeout: float = _setting(
         "BOT_FETCH_TIMEOUT", 30.0, "Seconds a URL fetch may take (connect, each read, and in all)."
     )
+    chroma_auth_header: str = _setting(
+        "BOT_CHROMA_AUTH_HEADER", "Authorization",
+        "Header carrying BOT_CHROMA_TOKEN (Authorization sends 'Bearer TOKEN'; others the token as is)."
+    )
+    chroma_tenant: str = _setting("BOT_CHROMA_TENANT", "default_tenant", "Chroma server tenant.")
+    chroma_database: str = _setting("BOT_CHROMA_DATABASE", "default_database", "Chroma server database.")
+    chroma_timeout: float = _setting(
+        "BOT_CHROMA_TIMEOUT", 30.0, "Seconds before a Chroma server request gives up."
+    )
 
     @classmethod
     def load(

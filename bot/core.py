@@ -16,13 +16,14 @@ from bot.config import Settings
 from bot.embeddings import Embedder, make_embedder
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Draft, IngestReport, Passage
 from bot.retrieval import Filters, Retriever
-from bot.store import Store
+from bot.store import Stats, Store
 from bot import citations, ingest
 
 if TYPE_CHECKING:
     from bot.extractive import ExtractiveAnswerer
     from bot.llm import LLMAnswerer
     from bot.schema import Briefing, Summary
+    from bot.reindex import ReindexReport
 
 
 class Bot:
@@ -46,6 +47,24 @@ class Bot:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings)
         return self._embedder
+
+    def preload(self) -> threading.Thread | None:
+        """Load the local embedding model in the background, so that it overlaps with importing
+        Chroma and opening the store (the cold start of `bot ask`). Join the thread before
+        exiting; a failure here is left for the real call to report."""
+        if self.settings.embeddings != "local":
+            return None
+        embedder = self.embedder
+
+        def warm() -> None:
+            try:
+                embedder.embed_query("warm up")
+            except Exception:
+                pass
+
+        thread = threading.Thread(target=warm, name="bot-preload", daemon=True)
+        thread.start()
+        return thread
 
     def store(self, collection: str | None = None) -> Store:
         name = collection or self.settings.collection
@@ -147,6 +166,28 @@ class Bot:
     def forget(self, article_id: str, collection: str | None = None) -> bool:
         return self.store(collection).forget(article_id)
 
+    # -- maintenance ----------------------------------------------------------------------
+
+    def stats(self, collection: str | None = None) -> Stats:
+        """Articles, chunks, store size and embedding model (works even when the configured
+        model differs from the one the store was built with)."""
+        name = collection or self.settings.collection
+        store = self._stores.get(name) or Store(self.settings, self.embedder.name, name,
+                                                check_model=False)
+        return store.stats()
+
+    def reindex(self, collection: str | None = None,
+                progress: ingest.Progress | None = None) -> "ReindexReport":
+        """Re-chunk and re-embed every article with the configured embedder and chunk
+        settings (after changing BOT_EMBEDDINGS, say); articles are kept."""
+        from bot.reindex import reindex
+
+        name = collection or self.settings.collection
+        report = reindex(self.settings, self.embedder, name, progress)
+        for cache in (self._stores, self._retrievers, self._answerers):
+            cache.pop(name, None)
+        return report
+
     # -- questions ------------------------------------------------------------------------
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None,
@@ -154,10 +195,11 @@ class Bot:
         """Passages from one or more collections, best first."""
         k = k or self.settings.top_k
         names = collections or [self.settings.collection]
+        retrievers = [self.retriever(name) for name in names]  # store errors before model calls
         qv = self.embedder.embed_query(question)
         found: list[Passage] = []
-        for name in names:
-            found += self.retriever(name).retrieve(question, k, filters, query_vector=qv)
+        for retriever in retrievers:
+            found += retriever.retrieve(question, k, filters, query_vector=qv)
         found.sort(key=lambda p: p.score, reverse=True)
         return [Passage(p.chunk, p.article, p.score, rank) for rank, p in enumerate(found[:k])]
 

@@ -1,21 +1,23 @@
-"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s) over the same chunks, fused by reciprocal rank.
+"""Hybrid retrieval: dense (Chroma) + BM25 (bot/bm25.py) over the same chunks, fused by reciprocal rank.
 
-The BM25 index lives beside Chroma (local Chroma has no sparse index) and is keyed on the
-store's generation token, so a write by any process (CLI, Slack worker, another host on the
-same Chroma server) makes the next query rebuild it: no stale results.
+The BM25 index lives beside Chroma (local Chroma has no sparse index; see bot/bm25.py) and is
+checked against the store's generation token on every query, so a write by any process (CLI,
+Slack worker, another host on the same Chroma server) brings it up to date before the next
+answer: no stale results.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from bot.bm25 import Bm25Index, cache_path
 from bot.embeddings import Embedder
 from bot.schema import Article, Chunk, Passage
 from bot.store import Store, day_number
@@ -72,68 +74,78 @@ def _stopwords() -> frozenset[str]:
                                       "why", "how"}
 
 
+_stems: dict[str, str] = {}  # word -> stem; a dict lookup is ~3x faster than the stemmer call
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased, stemmed content words; '1,800' and '1800' are the same term."""
     words = _WORD.findall(_DIGIT_COMMA.sub("", text.lower()))
     stop = _stopwords()
-    return _stemmer().stemWords([w for w in words if w not in stop])
-
-
-class _Bm25:
-    def __init__(self, chunks: list[Chunk], metas: list[dict]):
-        import bm25s
-
-        self.chunks = chunks
-        self.metas = metas
-        tokens = [terms(c.text) for c in chunks]
-        self.index = bm25s.BM25()
-        if any(tokens):  # bm25s cannot index an empty vocabulary
-            self.index.index(tokens, show_progress=False)
-        df: dict[str, int] = {}
-        for toks in tokens:
-            for t in set(toks):
-                df[t] = df.get(t, 0) + 1
-        n = max(1, len(chunks))
-        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        self.default_idf = math.log(1 + (n + 0.5) / 0.5)
-
-    def search(self, query: list[str], k: int, filters: Filters) -> list[int]:
-        query = [t for t in query if t in self.idf]
-        if not query or not self.idf:
-            return []
-        mask = None
-        if not filters.empty:
-            mask = np.array([filters.admits(m) for m in self.metas], dtype=np.float32)
-        k = min(k, len(self.chunks))
-        docs, scores = self.index.retrieve([query], k=k, show_progress=False, weight_mask=mask)
-        return [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+    if len(_stems) > 500_000:
+        _stems.clear()
+    out = []
+    for w in words:
+        if w not in stop:
+            stem = _stems.get(w)
+            if stem is None:
+                stem = _stems[w] = _stemmer().stemWord(w)
+            out.append(stem)
+    return out
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder):
+    def __init__(self, store: Store, embedder: Embedder, cache_dir: Path | None = None):
         self.store = store
         self.embedder = embedder
+        self.cache_dir = cache_dir if cache_dir is not None else Path(store.settings.store_dir) / "cache"
         self._lock = threading.Lock()
-        self._bm25: _Bm25 | None = None
+        self._bm25: Bm25Index | None = None
         self._generation: str | None = None
         self._articles: dict[str, Article] = {}
 
     def refresh(self) -> None:
-        """Rebuild the BM25 index and drop cached articles if any process wrote since."""
+        """Bring the BM25 index up to date and drop cached articles if any process wrote since.
+
+        The index is loaded from the cache file on first use, then changed by diff: only
+        articles added, changed or removed since are touched."""
         generation = self.store.generation()
         with self._lock:
             if generation == self._generation and self._bm25 is not None:
                 return
-            pairs = list(self.store.iter_chunks())
-            self._bm25 = _Bm25([c for c, _ in pairs], [m for _, m in pairs])
+            path = cache_path(self.cache_dir, self.store.location, self.store.name)
+            index = self._bm25 or Bm25Index.load(path)
+            collection = generation.rsplit(":", 1)[0]
+            if index is None or index.collection != collection:
+                index = Bm25Index(collection=collection)  # new store, or reindexed: start over
+            if index.generation != generation:
+                self._sync(index)
+                index.generation = generation
+                self._save(index, path)
+            self._bm25 = index
             self._articles = {}
             self._generation = generation
+
+    def _sync(self, index: Bm25Index) -> None:
+        live = self.store.article_keys()
+        held = dict(zip(index.art_ids, index.art_version))
+        drop = {a for a, v in held.items() if a not in live or live[a].version != v}
+        add = [(k.article_id, k.version, k.source, k.published_ts) for a, k in live.items()
+               if held.get(a) != k.version]
+        chunks = self.store.chunks_for_articles([a[0] for a in add])
+        index.replace(drop, add, chunks, terms)
+
+    @staticmethod
+    def _save(index: Bm25Index, path: Path) -> None:
+        try:
+            index.save(path)
+        except OSError:
+            pass  # the cache only saves time; a read-only folder must not break answering
 
     def idf(self, term: str) -> float:
         """Corpus IDF of a term (for sentence scoring); unknown terms count as rare."""
         self.refresh()
         assert self._bm25 is not None
-        return self._bm25.idf.get(term, self._bm25.default_idf)
+        return self._bm25.idf(term)
 
     def idf_snapshot(self) -> Callable[[str], float]:
         """IDF as of now, for scoring many terms at once: one freshness check in all, where
@@ -153,13 +165,14 @@ class Retriever:
         dense_pool = pool if filters.source is None else pool * 10
         dense = [(c, s) for c, s in self.store.query(vector, dense_pool, filters.where())
                  if filters.source is None or filters.source.lower() in self._source_of(c).lower()]
-        sparse = [self._bm25.chunks[i] for i in self._bm25.search(terms(question), pool, filters)]
+        hits = self._bm25.search(terms(question), pool, None if filters.empty else filters.admits)
+        by_id: dict[str, Chunk] = {c.chunk_id: c for c, _ in dense}
+        by_id.update(self.store.chunks_by_ids([i for i, _ in hits if i not in by_id]))
+        sparse = [i for i, _ in hits if i in by_id]  # a chunk deleted since is simply skipped
         fused: dict[str, float] = {}
-        by_id: dict[str, Chunk] = {}
-        for ranked in ([c for c, _ in dense], sparse):
-            for rank, chunk in enumerate(ranked):
-                fused[chunk.chunk_id] = fused.get(chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-                by_id[chunk.chunk_id] = chunk
+        for ranked in ([c.chunk_id for c, _ in dense], sparse):
+            for rank, chunk_id in enumerate(ranked):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
         order = sorted(fused, key=fused.get, reverse=True)
         return self._passages([by_id[i] for i in order], [fused[i] for i in order], k)
 

@@ -1,15 +1,20 @@
 """Chroma persistence: chunks with vectors and offsets, and each article's canonical text.
 
-Per bot collection NAME there are two Chroma collections in the same database, so a Chroma
+Per bot collection NAME there are three Chroma collections in the same database, so a Chroma
 server holds everything any instance needs to verify a citation:
+  bot-NAME-state     no records; its metadata names the two live collections below, so that
+                     `bot reindex` can build new ones beside them and switch in one write
   bot-NAME-chunks    one record per chunk (id `article_id:chunk_no`), vector + offsets
   bot-NAME-articles  one record per article: text as the document, metadata, and the mean of
                      its chunk vectors (used to cluster articles for briefings)
+(after a reindex the live pair is `bot-NAME-chunks-rXXXXXXXX` / `bot-NAME-articles-rXXXXXXXX`).
 
 Chroma has no transactions, so writes follow a protocol that never leaves a half-written
 article visible: the article record is first written with state=pending, then old chunks are
 deleted and new ones added, then the record is flipped to state=ready. Readers only trust
-ready articles; `repair()` removes whatever a crash left pending.
+ready articles; `repair()` removes what a crash left pending. Every write then stamps a new
+`generation` on the chunks collection, so any process (CLI, Slack workers, other hosts on the
+same server) can tell cheaply that its caches (BM25) are out of date.
 
 We never give Chroma an embedding function (`embedding_function=None`): vectors always come
 from the bot's embedder, and Chroma's default function would try to download a model.
@@ -21,10 +26,11 @@ import datetime as dt
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
@@ -33,8 +39,13 @@ from bot.config import Settings
 from bot.errors import BotError
 from bot.schema import Article, Chunk
 
+if TYPE_CHECKING:
+    import httpx
+
 EF_SEARCH = 128  # Chroma's default (10) gives poor recall; measured in BENCHMARKS.md
+STALE_PENDING_S = 900  # a pending record older than this was left by a crash, not a live writer
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,60}$")
+_PAGE = 2000  # records per Chroma read/write call (well under its max batch size)
 
 
 class StoreError(BotError):
@@ -48,67 +59,277 @@ class Stats:
     chunks: int
     embedding_model: str
     location: str
-    size_bytes: int | None
+    size_bytes: int | None  # None on a Chroma server (it does not say)
+    configured_model: str = ""  # what the bot is set to use; differs until `bot reindex`
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ArticleKey:
+    """What a cache needs to know about a ready article to tell whether it changed."""
+
+    article_id: str
+    version: str  # changes whenever the article's chunks are rewritten
+    content_hash: str
+    source: str
+    published_ts: int
 
 
 _clients: dict[tuple, Any] = {}
+_epochs: dict[tuple, int] = {}  # bumped when a location's client is reopened
 _clients_lock = threading.Lock()
+_written: dict[tuple, str] = {}  # (location, collection) -> generation this process last wrote
+
+
+def _client_key(settings: Settings) -> tuple:
+    return (settings.chroma_url, str(Path(settings.store_dir).resolve()), settings.chroma_token,
+            settings.chroma_auth_header, settings.chroma_tenant, settings.chroma_database)
 
 
 def open_client(settings: Settings) -> Any:
     """A Chroma client, one per process and location (Chroma dislikes two for one path)."""
-    key = (settings.chroma_url, str(Path(settings.store_dir).resolve()), settings.chroma_token)
+    key = _client_key(settings)
     with _clients_lock:
         if key not in _clients:
             _clients[key] = _connect(settings)
+            _epochs[key] = _epochs.get(key, 0) + 1
         return _clients[key]
 
 
+def reopen_client(settings: Settings, seen_epoch: int) -> None:
+    """Close and reopen an embedded store's client. The embedded Chroma keeps its vector index
+    in memory and does not see vectors another process wrote until it is reopened; every
+    Store of this location rebinds on its next call."""
+    key = _client_key(settings)
+    with _clients_lock:
+        if _epochs.get(key) != seen_epoch or key not in _clients:
+            return  # another Store of this process already did it
+        old = _clients.pop(key)
+        try:
+            old.close()
+        except Exception:
+            pass  # a client that fails to close is dropped all the same
+        _clients[key] = _connect(settings)
+        _epochs[key] += 1
+
+
 def _connect(settings: Settings) -> Any:
-    import chromadb
+    if not settings.chroma_url:
+        return _connect_embedded(settings)
+    return _connect_server(settings)
+
+
+def _chroma_settings() -> Any:
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    if not settings.chroma_url:
-        path = Path(settings.store_dir) / "chroma"
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-        except Exception as e:
-            raise StoreError(f"cannot open the store at {path} ({type(e).__name__}); "
-                             "check BOT_STORE_DIR and its permissions") from None
-    url = urlparse(settings.chroma_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise StoreError(f"BOT_CHROMA_URL={settings.chroma_url!r} is not an http(s) URL")
-    headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+    # A fresh object every time: HttpClient writes the host and port into the one it is given.
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def _connect_embedded(settings: Settings) -> Any:
+    import chromadb
+
+    path = Path(settings.store_dir) / "chroma"
     try:
-        return chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
-                                   ssl=url.scheme == "https", headers=headers, settings=chroma_settings)
-    except Exception:
-        raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}; "
-                         "is it running? (chroma run --path DIR --port N)") from None
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    except Exception as e:
+        raise StoreError(f"cannot open the store at {path} ({type(e).__name__}); "
+                         "check BOT_STORE_DIR and its permissions") from None
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The header that carries the server token, if one is set."""
+    if not settings.chroma_token:
+        return {}
+    header = settings.chroma_auth_header.strip() or "Authorization"
+    if header.lower() == "authorization":
+        return {header: f"Bearer {settings.chroma_token}"}
+    return {header: settings.chroma_token}
+
+
+def _connect_server(settings: Settings) -> Any:
+    url = settings.chroma_url.rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise StoreError(f"BOT_CHROMA_URL={settings.chroma_url!r} is not an http(s)://host:port URL")
+    headers = auth_headers(settings)
+    _heartbeat(url, headers, settings.chroma_timeout)
+    import chromadb
+
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        # A full URL as host keeps any path prefix (a reverse proxy's /chroma, say).
+        client = chromadb.HttpClient(host=url, port=port, ssl=parsed.scheme == "https",
+                                     headers=headers or None, settings=_chroma_settings(),
+                                     tenant=settings.chroma_tenant, database=settings.chroma_database)
+    except Exception as e:
+        raise server_error(url, e) from None
+    _set_timeout(client, settings.chroma_timeout)
+    return client
+
+
+def _heartbeat(url: str, headers: dict[str, str], timeout: float) -> None:
+    """Fail fast, with a line that says what is wrong, before chromadb's generic errors."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"{url}/api/v2/heartbeat", headers=headers,
+                         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+    except httpx.HTTPError as e:
+        raise server_error(url, e) from None
+    if resp.status_code in (401, 403):
+        raise StoreError(f"the Chroma server at {url} refused the credentials (HTTP {resp.status_code}); "
+                         "check BOT_CHROMA_TOKEN and BOT_CHROMA_AUTH_HEADER")
+    if resp.status_code != 200 or "heartbeat" not in resp.text:
+        raise StoreError(f"{url} does not answer like a Chroma server (HTTP {resp.status_code} on "
+                         "/api/v2/heartbeat); check BOT_CHROMA_URL")
+
+
+def _set_timeout(client: Any, timeout: float) -> None:
+    """chromadb's HTTP session waits forever by default; a dead host must not hang the bot."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+
+
+def server_error(url: str, e: BaseException) -> StoreError:
+    """One line for a failed call to a Chroma server, by what went wrong."""
+    import httpx
+
+    start = "is it running? start one with: chroma run --path DIR --host 127.0.0.1 --port N"
+    if isinstance(e, httpx.ConnectError):
+        return StoreError(f"cannot reach the Chroma server at {url} (connection failed); {start}")
+    if isinstance(e, httpx.TimeoutException):
+        return StoreError(f"the Chroma server at {url} did not answer in time ({type(e).__name__}); "
+                          "check that it is up, or raise BOT_CHROMA_TIMEOUT")
+    if isinstance(e, httpx.HTTPError):
+        return StoreError(f"lost the connection to the Chroma server at {url} ({type(e).__name__}); {start}")
+    text = str(e)
+    if "Could not connect" in text:  # chromadb's own wording for a failed first request
+        return StoreError(f"cannot reach the Chroma server at {url}; {start}")
+    if "tenant" in text.lower() or "database" in text.lower():
+        return StoreError(f"the Chroma server at {url}: {_one_line(text)}; "
+                          "check BOT_CHROMA_TENANT and BOT_CHROMA_DATABASE")
+    if "401" in text or "403" in text or "nauthori" in text:
+        return StoreError(f"the Chroma server at {url} refused the credentials; "
+                          "check BOT_CHROMA_TOKEN and BOT_CHROMA_AUTH_HEADER")
+    return StoreError(f"the Chroma server at {url} failed ({type(e).__name__}: {_one_line(text)})")
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _is_not_found(e: BaseException) -> bool:
+    return type(e).__name__ == "NotFoundError"
 
 
 class Store:
     """One bot collection (articles + chunks) in a Chroma database."""
 
-    def __init__(self, settings: Settings, embedding_model: str, name: str | None = None):
+    def __init__(self, settings: Settings, embedding_model: str, name: str | None = None,
+                 check_model: bool = True, layout: dict[str, str] | None = None):
+        """`layout` pins the store to given chunk/article collections (a reindex builds into
+        new ones that way); normally they are looked up in the state collection."""
         self.settings = settings
         self.name = name or settings.collection
         if not _NAME.match(self.name):
             raise StoreError(f"collection name {self.name!r}: use 1-61 letters, digits, '-' or '_'")
         self.embedding_model = embedding_model
+        self._key = _client_key(settings)
         self.client = open_client(settings)
-        self._chunks = self._collection("chunks")
-        self._articles = self._collection("articles")
-        self._check_model()
+        self._epoch = _epochs[self._key]
+        self._pinned = layout is not None
+        self._check = check_model
+        self._layout: dict[str, str] = {}
+        self._cols: dict[str, Any] = {}
+        self._seen: str | None = None  # the generation this process last saw
+        if layout is not None:
+            self._bind(layout)
+        else:
+            self._bind(self._read_layout())
+        if not settings.chroma_url:
+            self._seen = self.generation()
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _collection(self, kind: str) -> Any:
+    @property
+    def layout(self) -> dict[str, str]:
+        """The chunk and article collections this store reads and writes."""
+        return dict(self._layout)
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(Path(self.settings.store_dir).resolve() / "chroma")
+
+    def default_layout(self) -> dict[str, str]:
+        return {"chunks": f"bot-{self.name}-chunks", "articles": f"bot-{self.name}-articles"}
+
+    def _state(self) -> Any:
         try:
             return self.client.get_or_create_collection(
-                f"bot-{self.name}-{kind}",
+                f"bot-{self.name}-state", embedding_function=None, metadata=self.default_layout())
+        except Exception as e:
+            raise self._error(e) from None
+
+    def _read_layout(self) -> dict[str, str]:
+        meta = self._state().metadata or {}
+        layout = self.default_layout()
+        return {kind: str(meta.get(kind) or layout[kind]) for kind in layout}
+
+    def _bind(self, layout: dict[str, str], force: bool = False) -> None:
+        if layout == self._layout and not force:
+            return
+        # Only the first collections are created on demand (a reindex creates its own): a
+        # reader that looked just before a switch must not bring a deleted one back.
+        create = self._pinned or layout == self.default_layout()
+        try:
+            self._cols = {kind: self._collection(layout[kind], create) for kind in ("chunks", "articles")}
+        except StoreError:
+            fresh = self._read_layout()
+            if create or fresh == layout:
+                raise
+            layout = fresh  # switched meanwhile: the live collections exist
+            self._cols = {kind: self._collection(layout[kind], False) for kind in ("chunks", "articles")}
+        self._layout = dict(layout)
+        if self._check:  # also when a reindex elsewhere switched to another model
+            self._check_model()
+
+    def _current(self) -> None:
+        """Rebind if this location's client was reopened (by this Store or another)."""
+        if _epochs.get(self._key) != self._epoch:
+            self.client = open_client(self.settings)
+            self._epoch = _epochs[self._key]
+            self._bind(self._layout, force=True)
+
+    @property
+    def _chunks(self) -> Any:
+        self._current()
+        return self._cols["chunks"]
+
+    @property
+    def _articles(self) -> Any:
+        self._current()
+        return self._cols["articles"]
+
+    def _follow(self) -> None:
+        """Switch to the live collections if a reindex (here or elsewhere) replaced them."""
+        self._current()
+        if not self._pinned:
+            self._bind(self._read_layout())
+
+    def _collection(self, full_name: str, create: bool = True) -> Any:
+        try:
+            if not create:
+                return self.client.get_collection(full_name, embedding_function=None)
+            return self.client.get_or_create_collection(
+                full_name,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine", "ef_search": EF_SEARCH,
                                         "ef_construction": EF_SEARCH}},
@@ -117,32 +338,48 @@ class Store:
         except StoreError:
             raise
         except Exception as e:
-            raise self._unreachable(e) from None
+            raise self._error(e) from None
 
-    def _unreachable(self, e: Exception) -> StoreError:
-        where = self.settings.chroma_url or str(Path(self.settings.store_dir) / "chroma")
+    def _error(self, e: BaseException) -> StoreError:
         if self.settings.chroma_url:
-            return StoreError(f"cannot reach the Chroma server at {where} ({type(e).__name__}); "
-                              "is it running? (chroma run --path DIR --port N)")
-        return StoreError(f"the store at {where} failed ({type(e).__name__}: {str(e)[:120]})")
+            return server_error(self.settings.chroma_url.rstrip("/"), e)
+        return StoreError(f"the store at {self.location} failed ({type(e).__name__}: {_one_line(str(e), 120)})")
+
+    def built_with(self) -> str:
+        """The embedding model the live chunks were made with."""
+        self._current()
+        meta = self._call(self.client.get_collection, self._layout["chunks"],
+                          embedding_function=None).metadata or {}
+        return str(meta.get("embedding_model") or self.embedding_model)
 
     def _check_model(self) -> None:
-        built_with = (self._chunks.metadata or {}).get("embedding_model")
+        built_with = (self._cols["chunks"].metadata or {}).get("embedding_model")
         if built_with and built_with != self.embedding_model and self.count_chunks() > 0:
             raise StoreError(
                 f"collection '{self.name}' was built with embeddings '{built_with}' but the bot is "
                 f"configured for '{self.embedding_model}'; set BOT_EMBEDDINGS/BOT_EMBEDDING_MODEL "
-                f"back, or run `bot reindex` to rebuild it with the new model")
+                f"back, or run `bot reindex` to rebuild it with the new model (articles are kept)")
 
     # -- reads ----------------------------------------------------------------------------
 
     def generation(self) -> str:
-        """Changes on every write by any process: caches (BM25) key on it."""
+        """Changes on every write by any process, and on a reindex: caches (BM25) key on it."""
+        self._follow()
         try:
-            col = self.client.get_collection(f"bot-{self.name}-chunks", embedding_function=None)
+            col = self.client.get_collection(self._layout["chunks"], embedding_function=None)
         except Exception as e:
-            raise self._unreachable(e) from None
-        return str((col.metadata or {}).get("generation", ""))
+            if not _is_not_found(e) or self._pinned:
+                raise self._error(e) from None
+            self._follow()  # replaced between the two reads: one more look settles it
+            col = self._call(self.client.get_collection, self._layout["chunks"], embedding_function=None)
+        generation = f"{col.name}:{col.id}:{(col.metadata or {}).get('generation', '')}"
+        if (not self.settings.chroma_url and self._seen is not None and generation != self._seen
+                and generation.rsplit(":", 1)[1] != _written.get((self._key, col.name))):
+            # Another process wrote to this embedded store: reopen to see its vectors.
+            reopen_client(self.settings, self._epoch)
+            self._current()
+        self._seen = generation
+        return generation
 
     def article(self, article_id: str) -> Article | None:
         got = self._call(self._articles.get, ids=[article_id], include=["documents", "metadatas"])
@@ -156,6 +393,31 @@ class Store:
         docs = got.get("documents") or [""] * len(got["ids"])
         found = [_article(i, d or "", m) for i, d, m in zip(got["ids"], docs, got["metadatas"])]
         return sorted(found, key=lambda a: (a.published or "", a.title))
+
+    def iter_articles(self, ids: list[str] | None = None, page: int = 200) -> Iterator[Article]:
+        """Every ready article (or those of `ids`) with its text, a page at a time (memory
+        stays flat)."""
+        ids = sorted(self.article_keys() if ids is None else ids)
+        for b in range(0, len(ids), page):
+            got = self._call(self._articles.get, ids=ids[b:b + page], include=["documents", "metadatas"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                if m.get("state") == "ready":
+                    yield _article(i, d or "", m)
+
+    def article_keys(self) -> dict[str, ArticleKey]:
+        """Every ready article's id and version, from metadata only (cheap on a big store)."""
+        out: dict[str, ArticleKey] = {}
+        offset = 0
+        while True:
+            got = self._call(self._articles.get, where={"state": "ready"}, include=["metadatas"],
+                             limit=_PAGE * 5, offset=offset)
+            for i, m in zip(got["ids"], got["metadatas"]):
+                version = f"{m.get('content_hash', '')}:{m.get('ingested_at', '')}:{m.get('n_chunks', '')}"
+                out[i] = ArticleKey(i, version, str(m.get("content_hash", "")),
+                                    str(m.get("source", "")), int(m.get("published_ts", -1)))
+            if len(got["ids"]) < _PAGE * 5:
+                return out
+            offset += _PAGE * 5
 
     def article_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         got = self._call(self._articles.get, ids=ids, include=["embeddings"])
@@ -191,11 +453,13 @@ class Store:
             return []
         got = self._call(self._chunks.query, query_embeddings=[vector.tolist()], n_results=n,
                          where=where, include=["documents", "metadatas", "distances"])
+        # A record deleted under a stale index comes back without metadata: skip it.
         return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in
-                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+                if m is not None and d is not None]
 
     def iter_chunks(self, page: int = 5000) -> Iterator[tuple[Chunk, dict]]:
-        """Every chunk with its metadata, paged (for the BM25 index)."""
+        """Every chunk with its metadata, paged."""
         offset = 0
         while True:
             got = self._call(self._chunks.get, include=["documents", "metadatas"],
@@ -206,41 +470,71 @@ class Store:
                 return
             offset += page
 
+    def chunks_for_articles(self, article_ids: list[str], page: int = 200) -> Iterator[Chunk]:
+        """The chunks of these articles, a page of articles per call."""
+        for b in range(0, len(article_ids), page):
+            part = article_ids[b:b + page]
+            where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
+            got = self._call(self._chunks.get, where=where, include=["documents", "metadatas"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                yield _chunk(i, d, m)
+
+    def chunks_by_ids(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        if not chunk_ids:
+            return {}
+        got = self._call(self._chunks.get, ids=chunk_ids, include=["documents", "metadatas"])
+        return {i: _chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
     def chunks_of(self, article_id: str) -> list[Chunk]:
-        got = self._call(self._chunks.get, where={"article_id": article_id},
-                         include=["documents", "metadatas"])
-        found = [_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
-        return sorted(found, key=lambda c: c.chunk_no)
+        return sorted(self.chunks_for_articles([article_id]), key=lambda c: c.chunk_no)
 
     def stats(self) -> Stats:
-        arts = self._call(self._articles.get, where={"state": "ready"}, include=[])
         size = None
         if not self.settings.chroma_url:
-            root = Path(self.settings.store_dir)
+            root = Path(self.settings.store_dir) / "chroma"
             size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        return Stats(self.name, len(arts["ids"]), self.count_chunks(), self.embedding_model,
-                     self.settings.chroma_url or str(Path(self.settings.store_dir).resolve()), size)
+        return Stats(self.name, len(self.article_keys()), self.count_chunks(), self.built_with(),
+                     self.location, size, self.embedding_model)
 
     # -- writes ---------------------------------------------------------------------------
 
-    def put(self, article: Article, chunks: list[Chunk], vectors: np.ndarray) -> Article:
+    def put(self, article: Article, chunks: list[Chunk], vectors: np.ndarray,
+            keep_ingested_at: bool = False) -> Article:
         """Store an article and its chunks, replacing any earlier version completely."""
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        article = Article(**{**article.__dict__, "ingested_at": now})
+        self._follow()
+        if not self.settings.chroma_url:
+            self.generation()  # an embedded store reopens first if another process wrote
+        try:
+            return self._put(article, chunks, vectors, keep_ingested_at)
+        except StoreError:
+            if self._pinned or self._layout == self._read_layout():
+                raise
+            self._follow()  # a reindex replaced the collections mid-write: write it there
+            return self._put(article, chunks, vectors, keep_ingested_at)
+
+    def _put(self, article: Article, chunks: list[Chunk], vectors: np.ndarray,
+             keep_ingested_at: bool) -> Article:
+        if not (keep_ingested_at and article.ingested_at):
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            article = Article(**{**article.__dict__, "ingested_at": now})
         doc_vector = vectors.mean(axis=0)
         doc_vector = doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)
         meta = _article_meta(article, len(chunks))
         self._call(self._articles.upsert, ids=[article.article_id], documents=[article.text],
-                   embeddings=[doc_vector.tolist()], metadatas=[{**meta, "state": "pending"}])
+                   embeddings=[doc_vector.tolist()], metadatas=[{**meta, **_pending()}])
         self._delete_chunks(article.article_id)
-        batch = max(1, min(self.client.get_max_batch_size(), 2000))
-        for b in range(0, len(chunks), batch):
-            part = chunks[b:b + batch]
-            self._call(self._chunks.add, ids=[c.chunk_id for c in part],
+        for b in range(0, len(chunks), _PAGE):
+            part = chunks[b:b + _PAGE]
+            # upsert, not add: Chroma silently keeps the old record on a duplicate add, and a
+            # concurrent writer of the same article may have just written these ids.
+            self._call(self._chunks.upsert, ids=[c.chunk_id for c in part],
                        documents=[c.text for c in part],
-                       embeddings=vectors[b:b + batch].tolist(),
+                       embeddings=vectors[b:b + _PAGE].tolist(),
                        metadatas=[_chunk_meta(c, article) for c in part])
-        self._call(self._articles.update, ids=[article.article_id], metadatas=[{**meta, "state": "ready"}])
+        # pending_since back to 0: Chroma merges metadata on update, and a record marked pending
+        # later without a time of its own must count as stale.
+        self._call(self._articles.update, ids=[article.article_id],
+                   metadatas=[{**meta, "state": "ready", "pending_since": 0}])
         self._bump()
         return article
 
@@ -252,32 +546,76 @@ class Store:
         self._bump()
 
     def forget(self, article_id: str) -> bool:
+        self._follow()
         got = self._call(self._articles.get, ids=[article_id], include=[])
         if not got["ids"]:
             return False
         # Pending first: if we die between the two deletes, repair() finishes the job.
-        self._call(self._articles.update, ids=[article_id], metadatas=[{"state": "pending"}])
+        self._call(self._articles.update, ids=[article_id], metadatas=[_pending()])
         self._delete_chunks(article_id)
         self._call(self._articles.delete, ids=[article_id])
         self._bump()
         return True
 
     def repair(self) -> list[str]:
-        """Remove what an interrupted write left behind: pending articles, orphan chunks."""
-        pending = self._call(self._articles.get, where={"state": "pending"}, include=[])["ids"]
-        for article_id in pending:
+        """Remove what an interrupted write left behind: articles pending for longer than any
+        live write takes (a younger pending record may be another process mid-write)."""
+        self._follow()
+        got = self._call(self._articles.get, where={"state": "pending"}, include=["metadatas"])
+        now = time.time()
+        stale = [i for i, m in zip(got["ids"], got["metadatas"])
+                 if now - float(m.get("pending_since") or 0) > STALE_PENDING_S]
+        for article_id in stale:
             self._delete_chunks(article_id)
             self._call(self._articles.delete, ids=[article_id])
-        if pending:
+        if stale:
             self._bump()
-        return pending
+        return stale
+
+    def delete_articles(self, article_ids: list[str]) -> None:
+        """Remove articles outright (a reindex drops what was forgotten while it ran)."""
+        for article_id in article_ids:
+            self._delete_chunks(article_id)
+        if article_ids:
+            self._call(self._articles.delete, ids=article_ids)
+            self._bump()
 
     def _delete_chunks(self, article_id: str) -> None:
         self._call(self._chunks.delete, where={"article_id": article_id})
 
     def _bump(self) -> None:
+        generation = uuid.uuid4().hex
+        _written[(self._key, self._layout["chunks"])] = generation
         self._call(self._chunks.modify, metadata={"embedding_model": self.embedding_model,
-                                                  "generation": uuid.uuid4().hex})
+                                                  "generation": generation})
+
+    # -- reindex support ------------------------------------------------------------------
+
+    def new_layout(self) -> dict[str, str]:
+        tag = uuid.uuid4().hex[:8]
+        return {"chunks": f"bot-{self.name}-chunks-r{tag}", "articles": f"bot-{self.name}-articles-r{tag}"}
+
+    def switch_to(self, layout: dict[str, str]) -> dict[str, str]:
+        """Make `layout` the live collections for every process (one metadata write); return
+        the layout it replaced."""
+        old = self._read_layout()
+        self._call(self._state().modify, metadata=dict(layout))
+        self._follow()
+        return old
+
+    def drop_unused(self) -> list[str]:
+        """Delete this collection's chunk/article collections that are not live (left by a
+        finished or crashed reindex)."""
+        self._current()
+        live = set(self._read_layout().values())
+        prefixes = (f"bot-{self.name}-chunks", f"bot-{self.name}-articles")
+        dropped = []
+        for col in self._call(self.client.list_collections):
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(prefixes) and name not in live and _is_ours(name, self.name):
+                self._call(self.client.delete_collection, name)
+                dropped.append(name)
+        return dropped
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -285,7 +623,17 @@ class Store:
         except StoreError:
             raise
         except Exception as e:
-            raise self._unreachable(e) from None
+            raise self._error(e) from None
+
+
+def _is_ours(full_name: str, name: str) -> bool:
+    """`bot-NAME-chunks` or `bot-NAME-chunks-rXXXXXXXX` (same for articles), not another
+    collection's (`bot-NAME-chunks-x-...` belongs to a collection named NAME-chunks-x)."""
+    return re.fullmatch(rf"bot-{re.escape(name)}-(chunks|articles)(-r[0-9a-f]{{8}})?", full_name) is not None
+
+
+def _pending() -> dict[str, Any]:
+    return {"state": "pending", "pending_since": time.time()}
 
 
 def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:

@@ -94,3 +94,97 @@ def openai_server():
 
     with OpenAIServer() as server:
         yield server
+
+
+# -- Chroma server backend (issue 8) ---------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chroma_executable() -> Path | None:
+    """The `chroma` CLI of the installed package, next to the running interpreter."""
+    import shutil
+
+    beside = Path(sys.executable).parent / "chroma"
+    if beside.exists():
+        return beside
+    found = shutil.which("chroma")
+    return Path(found) if found else None
+
+
+class ChromaServer:
+    """A real `chroma run --path DIR --host 127.0.0.1 --port N` from the installed package."""
+
+    def __init__(self, path: Path):
+        exe = chroma_executable()
+        if exe is None:
+            pytest.skip("the chroma CLI (from the chromadb package) is not installed")
+        self.path = path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(path / "server.log", "wb")
+        self.proc = subprocess.Popen([str(exe), "run", "--path", str(path / "data"), "--host",
+                                      "127.0.0.1", "--port", str(self.port)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_up()
+
+    def wait_up(self, timeout: float = 90) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chroma run exited: {(self.path / 'server.log').read_text()[-500:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"chroma run did not answer on {self.url} within {timeout} s")
+
+    def stop(self) -> None:
+        """Kill it outright (the server ignores SIGTERM)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    yield server
+    server.stop()
+
+
+class Backend:
+    """Where a test's store lives. `env` holds the BOT_* variables for the CLI and for
+    subprocesses; `settings()` the same as a Settings object."""
+
+    def __init__(self, kind: str, env: dict[str, str]):
+        self.kind = kind
+        self.env = env
+
+    def settings(self, **changes):
+        from bot.config import Settings
+
+        return Settings.load(env=self.env, env_file=None).with_(**changes)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store_backend(request, tmp_path) -> Backend:
+    """The embedded store, or a real Chroma server (one shared server, a fresh collection per
+    test). Use `store_backend.settings()` or `store_backend.env`."""
+    import uuid
+
+    env = {"BOT_STORE_DIR": str(tmp_path / "store")}
+    if request.param == "server":
+        server = request.getfixturevalue("chroma_server")
+        env.update(BOT_CHROMA_URL=server.url, BOT_COLLECTION=f"t{uuid.uuid4().hex[:12]}")
+    return Backend(request.param, env)

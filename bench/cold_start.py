@@ -1,0 +1,97 @@
+"""Cold start of `bot ask`: a fresh process answering the seed question on the seeded store,
+against baselines run interleaved with it (so load on the machine hits all alike):
+  - `python -c pass`                       the interpreter alone
+  - `python -c "import chromadb"`          what importing Chroma alone costs
+  - the sequential floor: import the CLI and Chroma, load the model, embed the question, one
+    after the other (what a plain implementation cannot go under)
+and the modules `python -X importtime -m bot ask` spends most on.
+
+    python bench/cold_start.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "What range was claimed?"
+
+FLOOR = f"""
+import bot.cli, chromadb
+from bot.embeddings import LocalEmbedder
+LocalEmbedder().embed_query({QUESTION!r})
+"""
+
+
+def run(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall, cpu) seconds of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd}: {proc.stderr[-500:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "cold_start.json")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bot-bench-cold-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1", HF_HUB_OFFLINE="1", BOT_STORE_DIR=str(tmp / "store"))
+    py = sys.executable
+    subprocess.run([py, "-m", "bot", "ingest", str(ROOT / "seeds")], env=env, check=True, capture_output=True)
+    subprocess.run([py, "-m", "bot", "ask", QUESTION], env=env, check=True, capture_output=True)  # BM25 saved
+    commands = {
+        "python -c pass": [py, "-c", "pass"],
+        "python -c 'import chromadb'": [py, "-c", "import chromadb"],
+        "sequential floor (CLI + Chroma + model + one query)": [py, "-c", FLOOR],
+        "bot ask": [py, "-m", "bot", "ask", QUESTION],
+    }
+    walls: dict[str, list[float]] = {k: [] for k in commands}
+    cpus: dict[str, list[float]] = {k: [] for k in commands}
+    for _ in range(args.runs):
+        for name, cmd in commands.items():
+            wall, cpu = run(cmd, env)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    floor = statistics.median(walls["sequential floor (CLI + Chroma + model + one query)"])
+    rows = {name: {"median_s": round(statistics.median(w), 2), "min_s": round(min(w), 2),
+                   "cpu_median_s": round(statistics.median(cpus[name]), 2),
+                   "vs_floor": round(statistics.median(w) / floor, 2)} for name, w in walls.items()}
+    proc = subprocess.run([py, "-X", "importtime", "-m", "bot", "ask", QUESTION], env=env,
+                          capture_output=True, text=True)
+    imports = []
+    for line in proc.stderr.splitlines():
+        parts = line[len("import time:"):].split("|") if line.startswith("import time:") else []
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            name = parts[2]
+            if len(name) - len(name.lstrip(" ")) == 1:  # top-level imports only
+                imports.append((int(parts[1]), name.strip()))
+    top = [{"module": n, "cumulative_ms": round(us / 1000)} for us, n in sorted(imports, reverse=True)][:8]
+    result = {"runs": args.runs, "rows": rows, "top_level_imports": top}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print("| command | median s | min s | CPU s (median) | vs sequential floor |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['median_s']} | {r['min_s']} | {r['cpu_median_s']} | {r['vs_floor']}x |")
+    print("\ntop-level imports of `bot ask` (cumulative ms):",
+          ", ".join(f"{t['module']} {t['cumulative_ms']}" for t in top))
+
+
+if __name__ == "__main__":
+    main()
