@@ -350,11 +350,16 @@ def main(argv: list[str] | None = None) -> int:
         qs = select(bench.questions, args.fold, args.limit, args.seed)
         results = run_set(bench, answerers, qs, k)
         for name, rs in results.items():
-            label = f"{set_name} fold={args.fold} {name}"
-            s = summarise(rs)
-            rows.append((label, s))
-            dump["summary"][label] = s
-            dump["results"][label] = [r.__dict__ for r in rs]
+            # With every article asked, also show the held-out fold on its own: it is the
+            # figure for a learned model trained on fold A.
+            parts = [(args.fold, rs)] + ([("B", [r for r in rs if r.fold == "B"])]
+                                         if args.fold == "all" else [])
+            for fold, part in parts:
+                label = f"{set_name} fold={fold} {name}"
+                s = summarise(part)
+                rows.append((label, s))
+                dump["summary"][label] = s
+            dump["results"][f"{set_name} {name}"] = [r.__dict__ for r in rs]
     print(table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ Deterministic: full-batch training from zero weights, no sampling.
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -137,23 +139,37 @@ def train_logistic(rows: list[dict[str, float]], labels: list[int], l2: float = 
 
 # -- data -----------------------------------------------------------------------------------
 
+Item = tuple  # (question dict, passages, query vector, candidate sentences with features)
+
+
 def collect(bench: eval_qa.Bench, answerer: ex.ExtractiveAnswerer, qs: list[dict], k: int,
-            label: str) -> list[tuple[dict, list[ex.Candidate]]]:
+            label: str) -> list[Item]:
+    """Retrieval and the model-independent sentence features, once per question."""
     out = []
     t0 = time.perf_counter()
     for i, q in enumerate(qs, 1):
+        q["_n"] = i
         qv = bench.embedder.embed_query(q["question"])
         passages = bench.bot.retrieve(q["question"], k)
-        out.append((q, answerer.score(q["question"], passages, qv)))
+        out.append((q, passages, qv, answerer.candidates(q["question"], passages, qv)))
         if i % 500 == 0:
             print(f"[{label}] features {i}/{len(qs)}, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     bench.embedder.save()
     return out
 
 
-def sentence_groups(data) -> tuple[list, list]:
+def analyses(answerer: ex.ExtractiveAnswerer, data: list[Item], model_for):
+    """The answerer's own analysis of every question, with the model `model_for(q)` gives."""
+    for q, passages, qv, cands in data:
+        if not cands:
+            continue
+        answerer.model = model_for(q)
+        yield q, answerer.analyse(q["question"], passages, qv, candidates=cands)
+
+
+def sentence_groups(data: list[Item]) -> tuple[list, list]:
     groups, targets = [], []
-    for q, cands in data:
+    for q, _, _, cands in data:
         labels = [float(contains_answer(c.text, q["answers"])) for c in cands]
         if cands and any(labels) and not all(labels):
             groups.append([c.features for c in cands])
@@ -161,91 +177,61 @@ def sentence_groups(data) -> tuple[list, list]:
     return groups, targets
 
 
-def rescore(model: ex.QAModel, cands: list[ex.Candidate]) -> list[ex.Candidate]:
-    for c in cands:
-        c.score = model.sentence.score(c.features)
-    return sorted(cands, key=lambda c: c.score, reverse=True)
+def reader_examples(bench: eval_qa.Bench, answerer, data: list[Item], model: ex.QAModel):
+    """(question number, inputs, start labels, end labels) for each of the top sentences that
+    holds a gold answer, as the answerer will see them at run time."""
+    out = []
+    for q, a in analyses(answerer, data, lambda q: model):
+        texts = [c.text for c in a.ranked[:ex.RERANK_SENTENCES]
+                 if any(g in c.text for g in q["answers"])]
+        qv = bench.embedder.embed_query(q["question"])
+        for text, (offsets, states) in zip(texts, bench.embedder.token_states(texts)):
+            toks = ex.tokens(text)
+            starts, ends = np.zeros(len(toks)), np.zeros(len(toks))
+            for g in set(q["answers"]):
+                i = text.find(g)
+                while i >= 0:
+                    inside = [w for w, (s, e, _) in enumerate(toks) if s < i + len(g) and e > i]
+                    if inside:
+                        starts[inside[0]] = ends[inside[-1]] = 1.0
+                    i = text.find(g, i + 1)
+            if starts.any():
+                x = ex.reader_inputs(ex.word_states(offsets, states, toks), qv)
+                out.append((q["_n"], x.astype(np.float32), starts, ends))
+    bench.embedder.save()
+    return out
 
 
-def span_rows(model: ex.QAModel, q: dict, cands: list[ex.Candidate],
-              reader_logits=None) -> list[tuple[dict, ex.Span]]:
-    """Candidate phrases of the top sentences exactly as the answerer builds them."""
-    ranked = rescore(model, cands)
-    probs = ex._softmax(np.array([c.score for c in ranked]))
-    qi = ex.analyse(q["question"])
-    rows = []
-    top = ranked[:ex.SPAN_SENTENCES]
-    logits = reader_logits(q, [c.text for c in top]) if reader_logits else [None] * len(top)
-    for rank, (c, lg) in enumerate(zip(top, logits)):
-        for s in ex.span_candidates(qi, c.text, lg):
-            s.features["sent_prob"] = float(probs[rank])
-            s.features["sent_rank0"] = float(rank == 0)
-            rows.append((s.features, s))
-    return rows
-
-
-def span_groups(model: ex.QAModel, data, reader_logits=None) -> tuple[list, list]:
+def rerank_groups(answerer, data: list[Item], model_for) -> tuple[list, list]:
     groups, targets = [], []
-    for q, cands in data:
-        if not cands:
-            continue
-        rows = span_rows(model, q, cands, reader_logits)
-        f1 = np.array([f1_score(s.text, q["answers"]) for _, s in rows])
+    for q, a in analyses(answerer, data, model_for):
+        labels = [float(contains_answer(c.text, q["answers"])) for c in a.ranked[:len(a.rerank)]]
+        if any(labels) and not all(labels):
+            groups.append(a.rerank)
+            targets.append(labels)
+    return groups, targets
+
+
+def span_groups(answerer, data: list[Item], model_for) -> tuple[list, list]:
+    groups, targets = [], []
+    for q, a in analyses(answerer, data, model_for):
+        f1 = np.array([f1_score(s.text, q["answers"]) for s, _ in a.spans])
         if not len(f1) or f1.max() < 0.5:
             continue
-        groups.append([f for f, _ in rows])
+        groups.append([s.features for s, _ in a.spans])
         targets.append(list((f1 >= f1.max() - 1e-9).astype(float)))
     return groups, targets
 
 
-def refusal_rows(model: ex.QAModel, answerer: ex.ExtractiveAnswerer, data,
-                 reader_logits=None) -> tuple[list, list]:
+def refusal_rows(answerer, data: list[Item], model: ex.QAModel) -> tuple[list, list]:
     rows, labels = [], []
-    for q, cands in data:
-        if not cands:
-            continue
-        ranked = rescore(model, cands)
-        probs = ex._softmax(np.array([c.score for c in ranked]))
-        spans = span_rows(model, q, cands, reader_logits)
-        scores = np.array([model.span.score(f) for f, _ in spans])
-        span_probs = ex._softmax(scores) if len(scores) else None
-        qi = ex.analyse(q["question"])
-        rows.append(ex.refusal_features(qi, ranked, probs, span_probs, answerer._question_idf(qi)))
+    for q, a in analyses(answerer, data, lambda q: model):
+        rows.append(a.refusal)
         labels.append(int(q["is_impossible"]))
     return rows, labels
 
 
 # -- the reader: start/end probes on the local model's word states ----------------------------
-
-def reader_examples(bench: eval_qa.Bench, model: ex.QAModel, data) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """(question index, inputs, start labels, end labels) for each top sentence holding a gold
-    answer, as the answerer will see it at run time."""
-    out = []
-    for n, (q, cands) in enumerate(data):
-        if not cands:
-            continue
-        qv = bench.embedder.embed_query(q["question"])
-        top = rescore(model, cands)[:ex.SPAN_SENTENCES]
-        texts = [c.text for c in top if any(a in c.text for a in q["answers"])]
-        for text, (offsets, states) in zip(texts, bench.embedder.token_states(texts)):
-            toks = ex.tokens(text)
-            if not toks:
-                continue
-            starts = np.zeros(len(toks))
-            ends = np.zeros(len(toks))
-            for a in set(q["answers"]):
-                i = text.find(a)
-                while i >= 0:
-                    inside = [w for w, (s, e, _) in enumerate(toks) if s < i + len(a) and e > i]
-                    if inside:
-                        starts[inside[0]] = ends[inside[-1]] = 1.0
-                    i = text.find(a, i + 1)
-            if starts.any():
-                x = ex.reader_inputs(ex.word_states(offsets, states, toks), qv)
-                out.append((n, x.astype(np.float32), starts, ends))
-    bench.embedder.save()
-    return out
-
 
 def train_dense_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 300,
                          lr: float = 0.05) -> tuple[np.ndarray, float]:
@@ -269,24 +255,9 @@ def train_dense_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: 
 
 def train_reader(examples) -> ex.Reader:
     X = np.concatenate([x for _, x, _, _ in examples])
-    s = np.concatenate([st for _, _, st, _ in examples])
-    e = np.concatenate([en for _, _, _, en in examples])
-    ws, bs = train_dense_logistic(X, s)
-    we, be = train_dense_logistic(X, e)
+    ws, bs = train_dense_logistic(X, np.concatenate([s for _, _, s, _ in examples]))
+    we, be = train_dense_logistic(X, np.concatenate([e for _, _, _, e in examples]))
     return ex.Reader(ws, we, bs, be)
-
-
-def cross_fitted_logits(bench: eval_qa.Bench, examples):
-    """Reader scores for training the span ranker, each from a reader that did not see that
-    question (two halves by question), so the ranker learns how far to trust unseen scores."""
-    halves = [train_reader([x for x in examples if x[0] % 2 == h]) for h in (0, 1)]
-
-    def logits(q: dict, texts: list[str]):
-        reader = halves[1 - (q["_n"] % 2)]
-        qv = bench.embedder.embed_query(q["question"])
-        return [reader.logits(ex.word_states(o, h, ex.tokens(t)), qv)
-                for t, (o, h) in zip(texts, bench.embedder.token_states(texts))]
-    return logits
 
 
 def pick_threshold(probs: np.ndarray, labels: np.ndarray, max_false: float) -> float:
@@ -300,43 +271,60 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fold", choices=["A", "B"], default="A", help="articles to train on")
     ap.add_argument("--out", type=Path, default=ex.MODEL_PATH)
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "cache")
-    ap.add_argument("--max-false-refusal", type=float, default=0.12)
+    ap.add_argument("--max-false-refusal", type=float, default=0.06)
+    ap.add_argument("--off-topic", type=int, default=300,
+                    help="unrelated questions added to the refusal model's training")
     ap.add_argument("--limit", type=int, default=None, help="train on a subset (development)")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
-    empty = ex.QAModel(ex.LinearModel({}), ex.LinearModel({}), ex.LinearModel({}), 1.0)
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    empty = lambda: ex.LinearModel({})  # noqa: E731
 
     b11 = eval_qa.open_bench("squad11", args.cache)
     k = b11.bot.settings.top_k
-    ans11 = ex.ExtractiveAnswerer(b11.embedder, b11.bot.retriever().idf, model=empty)
+    model = ex.QAModel(empty(), empty(), empty(), 1.0)
+    ans11 = ex.ExtractiveAnswerer(b11.embedder, b11.bot.retriever().idf, model=model)
     qs11 = eval_qa.select(b11.questions, args.fold, args.limit, 0)
     data11 = collect(b11, ans11, qs11, k, "squad11")
 
     groups, targets = sentence_groups(data11)
-    print(f"sentence ranker: {len(groups)} questions", file=sys.stderr)
-    sent_w = train_softmax(groups, targets, min_count=3)
-    model = ex.QAModel(ex.LinearModel(sent_w), ex.LinearModel({}), ex.LinearModel({}), 1.0)
+    log(f"sentence ranker: {len(groups)} questions")
+    model.sentence = ex.LinearModel(train_softmax(groups, targets, min_count=3))
 
-    for n, (q, _) in enumerate(data11):
-        q["_n"] = n
-    examples = reader_examples(b11, model, data11)
-    print(f"reader: {len(examples)} sentences", file=sys.stderr)
-    groups, targets = span_groups(model, data11, cross_fitted_logits(b11, examples))
-    print(f"span ranker: {len(groups)} questions", file=sys.stderr)
-    model.span = ex.LinearModel(train_softmax(groups, targets, min_count=5))
+    examples = reader_examples(b11, ans11, data11, model)
+    log(f"reader: {len(examples)} sentences")
+    # The rankers that use the reader learn from a reader that did not see the question (two
+    # halves by question), so they learn how far to trust it on unseen text.
+    halves = [train_reader([x for x in examples if x[0] % 2 == h]) for h in (0, 1)]
     model.reader = train_reader(examples)
     del examples
 
-    b20 = eval_qa.open_bench("squad20", args.cache)
-    ans20 = ex.ExtractiveAnswerer(b20.embedder, b20.bot.retriever().idf, model=empty)
-    qs20 = eval_qa.select(b20.questions, args.fold, args.limit, 0)
-    data20 = collect(b20, ans20, qs20, k, "squad20")
-    def final_logits(q: dict, texts: list[str]):
-        qv = b20.embedder.embed_query(q["question"])
-        return [model.reader.logits(ex.word_states(o, h, ex.tokens(t)), qv)
-                for t, (o, h) in zip(texts, b20.embedder.token_states(texts))]
+    def crossfit(q: dict) -> ex.QAModel:
+        return ex.QAModel(model.sentence, model.span, model.refusal, 1.0,
+                          reader=halves[1 - q["_n"] % 2], rerank=model.rerank)
 
-    rows, labels = refusal_rows(model, ans20, data20, final_logits)
+    groups, targets = rerank_groups(ans11, data11, crossfit)
+    log(f"second look: {len(groups)} questions")
+    model.rerank = ex.LinearModel(train_softmax(groups, targets, min_count=5))
+    groups, targets = span_groups(ans11, data11, crossfit)
+    log(f"span ranker: {len(groups)} questions")
+    model.span = ex.LinearModel(train_softmax(groups, targets, min_count=5))
+    b11.embedder.save()
+
+    b20 = eval_qa.open_bench("squad20", args.cache)
+    ans20 = ex.ExtractiveAnswerer(b20.embedder, b20.bot.retriever().idf, model=model)
+    qs20 = eval_qa.select(b20.questions, args.fold, args.limit, 0)
+    # Off-topic questions too: squad11 questions about training-fold articles that squad20 does
+    # not hold, asked of the squad20 store, are unanswerable there. SQuAD 2.0's own unanswerable
+    # questions are near misses written to look answerable; without these the model never sees
+    # a plainly unrelated question.
+    titles20 = {q["article"].split("_", 1)[1] for q in b20.questions}
+    off = [dict(q, is_impossible=True, answers=[], id="off-" + q["id"]) for q in
+           eval_qa.select(b11.questions, args.fold, None, 0)
+           if q["article"].split("_", 1)[1] not in titles20]
+    off = random.Random(0).sample(off, min(len(off), args.off_topic))
+    data20 = collect(b20, ans20, qs20 + off, k, "squad20")
+    rows, labels = refusal_rows(ans20, data20, model)
     b20.embedder.save()
     w, bias = train_logistic(rows, labels)
     model.refusal = ex.LinearModel(w, bias)
@@ -344,17 +332,16 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array(labels)
     model.refuse_above = pick_threshold(probs, y, args.max_false_refusal)
     refused = probs > model.refuse_above
-    print(f"refusal on training questions: {refused[y == 1].mean():.3f} of unanswerable, "
-          f"{refused[y == 0].mean():.3f} false", file=sys.stderr)
-    model.meta = {"trained_on": f"../shared/eval squad11+squad20 fold {args.fold} articles "
+    log(f"refusal on training questions: {refused[y == 1].mean():.3f} of unanswerable, "
+        f"{refused[y == 0].mean():.3f} false")
+    model.meta = {"trained_on": f"../shared/eval squad11+squad20, fold {args.fold} articles only "
                                 f"(bench/eval_qa.py fold_of)",
-                  "script": "bench/train_ranker.py", "questions": {"squad11": len(qs11), "squad20": len(qs20)},
+                  "script": "bench/train_ranker.py", "questions": {"squad11": len(qs11), "squad20": len(qs20),
+                                                                   "off_topic": len(off)},
                   "max_false_refusal": args.max_false_refusal}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    import json
-
-    args.out.write_text(json.dumps(model.to_dict(), indent=1, sort_keys=False) + "\n")
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)", file=sys.stderr)
+    args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
+    log(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
     return 0
 
 

@@ -39,6 +39,7 @@ from bot.schema import Draft, DraftStatement, Passage, Quote
 MODEL_PATH = Path(__file__).parent / "data" / "qa_model.json"
 SECOND_SENTENCE_PROB = 0.35  # also show the runner-up when the ranker gives it this much
 SPAN_SENTENCES = 2  # short-answer candidates come from this many top sentences
+RERANK_SENTENCES = 4  # the reader takes a second look at this many top sentences
 MAX_SPAN_TOKENS = 10
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -92,6 +93,7 @@ called named known led , . ; : ( ) " ' - – — 's""".split())
 _NO_START = _FUNCTION - {"the", "a", "an", "(", "$", "more", "about", "over", "under", "some",
                          "many", "most", "several", "no", "not", "between", '"'}
 _NO_END = _FUNCTION - {")", '"'}
+_NEGATION = re.compile(r"\b(?:not|never|no longer|n't)\b|n't\b", re.I)
 _TOKEN = re.compile(r"[$£€]?\w+(?:[.,'’\-–/]\w+)*%?|[^\w\s]")
 _WH = [("how many", "how_many"), ("how much", "how_much"), ("how long", "how_long"),
        ("how far", "how_num"), ("how old", "how_num"), ("how big", "how_num"),
@@ -228,6 +230,7 @@ class QAModel:
     refusal: LinearModel
     refuse_above: float  # refuse when the refusal model's probability exceeds this
     reader: Reader | None = None
+    rerank: LinearModel = field(default_factory=lambda: LinearModel({}))
     meta: dict = field(default_factory=dict)
 
     @classmethod
@@ -238,14 +241,17 @@ class QAModel:
         return cls(sentence=LinearModel(d["sentence"]["weights"], d["sentence"].get("bias", 0.0)),
                    span=LinearModel(d["span"]["weights"], d["span"].get("bias", 0.0)),
                    refusal=LinearModel(d["refusal"]["weights"], d["refusal"].get("bias", 0.0)),
-                   refuse_above=float(d["refuse_above"]), reader=reader, meta=d.get("meta", {}))
+                   refuse_above=float(d["refuse_above"]), reader=reader,
+                   rerank=LinearModel(d["rerank"]["weights"], d["rerank"].get("bias", 0.0))
+                   if "rerank" in d else LinearModel({}), meta=d.get("meta", {}))
 
     def to_dict(self) -> dict:
         def lin(m: LinearModel) -> dict:
             return {"bias": round(m.bias, 6),
                     "weights": {k: round(v, 6) for k, v in sorted(m.weights.items()) if v}}
         out = {"meta": self.meta, "refuse_above": round(self.refuse_above, 6),
-               "sentence": lin(self.sentence), "span": lin(self.span), "refusal": lin(self.refusal)}
+               "sentence": lin(self.sentence), "rerank": lin(self.rerank), "span": lin(self.span),
+               "refusal": lin(self.refusal)}
         if self.reader is not None:
             out["reader"] = {"start_bias": round(self.reader.start_bias, 6),
                              "end_bias": round(self.reader.end_bias, 6),
@@ -345,6 +351,9 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
         f[f"wh={q.wh}|has_{kind}"] = v
     if q.types:
         f["type_match"] = type_match(c.text, list(q.types), set(q.words))
+        f[f"want={q.types[0]}|type_match"] = f["type_match"]
+    # "X was not reported to..." matches "Who reported X?" word for word and answers nothing.
+    f["negation_mismatch"] = float(bool(_NEGATION.search(c.text)) and not _NEGATION.search(q.text))
     f[f"wh={q.wh}"] = 1.0
     f[f"wh={q.wh}|lex"] = f["lex"]
     f[f"wh={q.wh}|dense"] = dense
@@ -533,6 +542,26 @@ def refusal_features(q: QuestionInfo, ranked: list[Candidate], probs: np.ndarray
     return f
 
 
+def alignment_features(question: str, q_states: np.ndarray, s_states: np.ndarray) -> dict[str, float]:
+    """How well each content word of the question finds a counterpart in the best sentence
+    (cosine of contextual word states). A question that swaps in another name, number or
+    an opposite word leaves one word poorly matched even when the wording overlaps."""
+    toks = tokens(question)
+    content = [i for i, (_, _, t) in enumerate(toks) if t[0].isalnum() and t.lower() not in _FUNCTION]
+    if not content or not len(s_states):
+        return {}
+    best = (q_states[content] @ s_states.T).max(axis=1)
+    order = np.argsort(best)
+    weakest = toks[content[order[0]]][2]
+    return {
+        "align_min": float(best[order[0]]),
+        "align_min2": float(best[order[1]]) if len(order) > 1 else float(best[order[0]]),
+        "align_mean": float(best.mean()),
+        "align_min_cap": float(weakest[0].isupper()),
+        "align_min_num": float(weakest[0].isdigit()),
+    }
+
+
 # -- the answerer ---------------------------------------------------------------------------
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -544,13 +573,32 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
+def rerank_features(q: QuestionInfo, c: Candidate, rank: int, prob: float,
+                    logits: tuple[np.ndarray, np.ndarray] | None,
+                    align: dict[str, float]) -> dict[str, float]:
+    """Second look at the few best sentences, with the reader: does a phrase in this sentence
+    look like the answer, and does every question word find its counterpart here?"""
+    f = {"s1": c.score, "s1_prob": prob, f"s1_rank={rank}": 1.0, f"wh={q.wh}": 1.0,
+         "negation_mismatch": c.features.get("negation_mismatch", 0.0)}
+    if q.types:
+        f[f"want={q.types[0]}|type_match"] = c.features.get("type_match", 0.0)
+    if logits is not None and len(logits[0]):
+        start, end = logits
+        best = max(float(start[i] + end[i:i + MAX_SPAN_TOKENS].max()) for i in range(len(start)))
+        f.update({"rd_best": best, f"wh={q.wh}|rd_best": best,
+                  "rd_start_max": float(start.max()), "rd_end_max": float(end.max())})
+    f.update(align)
+    return f
+
+
 @dataclass
 class Analysis:
     """Everything the answerer decided, for the Draft and for training/benchmarks."""
 
-    ranked: list[Candidate]
-    probs: np.ndarray
-    spans: list[tuple[Span, Candidate]]
+    ranked: list[Candidate]  # best first, after the reader's second look at the top few
+    probs: np.ndarray  # the ranker's probabilities for ranked[:len(probs)]
+    rerank: list[dict[str, float]]  # second-look features of ranked[:len(rerank)]
+    spans: list[tuple[Span, Candidate]]  # best first
     span_probs: np.ndarray | None
     refusal: dict[str, float]
     refuse_prob: float
@@ -594,9 +642,9 @@ class ExtractiveAnswerer:
             self._vectors.popitem(last=False)
         return np.stack([self._vectors[t] for t in texts])
 
-    def score(self, question: str, passages: list[Passage],
-              query_vector: np.ndarray | None = None) -> list[Candidate]:
-        """Candidate sentences, best first, with their features and scores."""
+    def candidates(self, question: str, passages: list[Passage],
+                   query_vector: np.ndarray | None = None) -> list[Candidate]:
+        """The sentences of the passages with their (model-independent) features."""
         cands = candidate_sentences(passages, self._spans)
         if not cands:
             return []
@@ -607,42 +655,63 @@ class ExtractiveAnswerer:
         for c, d in zip(cands, dense):
             c.features = sentence_features(q, c, float(d), idf)
         add_relative(cands)
-        for c in cands:
-            c.score = self.model.sentence.score(c.features)
-        return sorted(cands, key=lambda c: c.score, reverse=True)
+        return cands
 
-    def reader_logits(self, texts: list[str], qv: np.ndarray
-                      ) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """The reader's start/end scores for each token of each text (None without it)."""
-        reader = self.model.reader
-        if reader is None or not hasattr(self.embedder, "token_states") or len(qv) != READER_DIM:
-            return [None] * len(texts)
-        out = []
-        for text, (offsets, states) in zip(texts, self.embedder.token_states(texts)):
-            out.append(reader.logits(word_states(offsets, states, tokens(text)), qv))
-        return out
+    def score(self, question: str, passages: list[Passage],
+              query_vector: np.ndarray | None = None) -> list[Candidate]:
+        """Candidate sentences, best first, with their features and scores."""
+        a = self.analyse(question, passages, query_vector)
+        return a.ranked if a else []
+
+    def word_states(self, texts: list[str], qv: np.ndarray) -> list[np.ndarray] | None:
+        """Per-token states of each text from the local model (None with other embedders)."""
+        if self.model.reader is None or not hasattr(self.embedder, "token_states") \
+                or len(qv) != READER_DIM:
+            return None
+        return [word_states(o, h, tokens(t)) for t, (o, h) in
+                zip(texts, self.embedder.token_states(texts))]
 
     def analyse(self, question: str, passages: list[Passage],
-                query_vector: np.ndarray | None = None) -> Analysis | None:
+                query_vector: np.ndarray | None = None,
+                candidates: list[Candidate] | None = None) -> Analysis | None:
         qv = query_vector if query_vector is not None else self.embedder.embed_query(question)
-        ranked = self.score(question, passages, qv)
-        if not ranked:
+        cands = candidates if candidates is not None else self.candidates(question, passages, qv)
+        if not cands:
             return None
+        m = self.model
         q = analyse(question)
-        probs = _softmax(np.array([c.score for c in ranked]))
+        for c in cands:
+            c.score = m.sentence.score(c.features)
+        ranked = sorted(cands, key=lambda c: c.score, reverse=True)
+        # Second look: the reader reads the few best sentences (the local model's word states).
+        top = ranked[:RERANK_SENTENCES]
+        probs = _softmax(np.array([c.score for c in top]))
+        states = self.word_states([question] + [c.text for c in top], qv)
+        logits: list = [m.reader.logits(w, qv) for w in states[1:]] if states and m.reader \
+            else [None] * len(top)
+        aligns = [alignment_features(question, states[0], w) for w in states[1:]] if states \
+            else [{} for _ in top]
+        rerank = [rerank_features(q, c, i, float(p), lg, al)
+                  for i, (c, p, lg, al) in enumerate(zip(top, probs, logits, aligns))]
+        second = np.array([m.rerank.score(f) for f in rerank])
+        order = sorted(range(len(top)), key=lambda i: -second[i])  # stable: ties keep order
+        ranked = [top[i] for i in order] + ranked[len(top):]
+        probs = _softmax(second[order])
+        rerank = [rerank[i] for i in order]
+        logits = [logits[i] for i in order]
         spans: list[tuple[Span, Candidate]] = []
-        top = ranked[:SPAN_SENTENCES]
-        for rank, (c, lg) in enumerate(zip(top, self.reader_logits([c.text for c in top], qv))):
+        for rank, (c, lg) in enumerate(zip(ranked[:SPAN_SENTENCES], logits)):
             for s in span_candidates(q, c.text, lg):
                 s.features["sent_prob"] = float(probs[rank])
                 s.features["sent_rank0"] = float(rank == 0)
-                s.score = self.model.span.score(s.features)
+                s.score = m.span.score(s.features)
                 spans.append((s, c))
         spans.sort(key=lambda sc: sc[0].score, reverse=True)
         span_probs = _softmax(np.array([s.score for s, _ in spans])) if spans else None
         feats = refusal_features(q, ranked, probs, span_probs, self._question_idf(q))
-        return Analysis(ranked, probs, spans, span_probs, feats,
-                        _sigmoid(self.model.refusal.score(feats)))
+        feats.update({f"r_{k}": v for k, v in rerank[0].items() if not k.startswith("wh=")})
+        return Analysis(ranked, probs, rerank, spans, span_probs, feats,
+                        _sigmoid(m.refusal.score(feats)))
 
     def answer(self, question: str, passages: list[Passage],
                query_vector: np.ndarray | None = None) -> Draft:
@@ -650,7 +719,7 @@ class ExtractiveAnswerer:
         if a is None or a.refuse_prob > self.model.refuse_above:
             return Draft(statements=[], refused=True, mode="extractive")
         best = [a.ranked[0]]
-        if len(a.ranked) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
+        if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
             best.append(a.ranked[1])
         short = None
         if a.spans:

@@ -42,3 +42,15 @@ def test_span_candidates_are_exact_and_scored_the_same_every_time():
     # Phrases made only of the question's words are never offered as its answer.
     assert all(s.text.lower() != "claimed" for s in first)
     assert "1,800 kilometers" in [s.text for s in first]
+
+
+def test_word_states_line_up_with_the_tokens():
+    from bot.embeddings import LocalEmbedder
+
+    [(offsets, states)] = LocalEmbedder().token_states([SENTENCE])
+    assert len(offsets) == len(states) and states.shape[1] == ex.READER_DIM
+    assert all(0 <= s < e <= len(SENTENCE) for s, e in offsets)
+    toks = ex.tokens(SENTENCE)
+    words = ex.word_states(offsets, states, toks)
+    assert words.shape == (len(toks), ex.READER_DIM)
+    assert abs(float((words[0] ** 2).sum()) - 1.0) < 1e-4  # every token found its wordpieces
