@@ -144,7 +144,8 @@ class Retriever:
         dense_pool = pool if filters.source is None else pool * 10
         dense = [(c, s) for c, s in self.store.query(vector, dense_pool, filters.where())
                  if filters.source is None or filters.source.lower() in self._source_of(c).lower()]
-        sparse = [self._bm25.chunks[i] for i in self._bm25.search(terms(question), pool, filters)]
+        bm25 = self._bm25  # one index throughout: another thread may swap in a newer one
+        sparse = [bm25.chunks[i] for i in bm25.search(terms(question), pool, filters)]
         fused: dict[str, float] = {}
         by_id: dict[str, Chunk] = {}
         for ranked in ([c for c, _ in dense], sparse):

@@ -191,8 +191,11 @@ class Store:
             return []
         got = self._call(self._chunks.query, query_embeddings=[vector.tolist()], n_results=n,
                          where=where, include=["documents", "metadatas", "distances"])
+        # A chunk deleted by another process (an update, `bot forget`) can still be in this
+        # process's copy of the vector index: Chroma returns its id with no record. Skip it.
         return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in
-                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+                if m is not None and d is not None]
 
     def iter_chunks(self, page: int = 5000) -> Iterator[tuple[Chunk, dict]]:
         """Every chunk with its metadata, paged (for the BM25 index)."""
