@@ -34,6 +34,9 @@ class Bot:
         self._retrievers: dict[str, Retriever] = {}
         self._answerers: dict[str, Any] = {}
         self._llm: "LLMAnswerer | None" = None
+        # One Bot serves many threads (Slack workers, servers): each lazy part is made once,
+        # not once per thread that first needs it (50 threads would build 50 BM25 indexes).
+        self._lock = threading.RLock()
 
     @classmethod
     def from_env(cls, **overrides) -> "Bot":
@@ -45,7 +48,9 @@ class Bot:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = make_embedder(self.settings)
         return self._embedder
 
     def preload(self) -> threading.Thread | None:
@@ -69,21 +74,27 @@ class Bot:
     def store(self, collection: str | None = None) -> Store:
         name = collection or self.settings.collection
         if name not in self._stores:
-            self._stores[name] = Store(self.settings, self.embedder.name, name)
+            with self._lock:
+                if name not in self._stores:
+                    self._stores[name] = Store(self.settings, self.embedder.name, name)
         return self._stores[name]
 
     def _extractive(self, collection: str) -> "ExtractiveAnswerer":
         from bot.extractive import ExtractiveAnswerer
 
         if collection not in self._answerers:
-            self._answerers[collection] = ExtractiveAnswerer(self.embedder,
-                                                             self.retriever(collection).idf)
+            with self._lock:
+                if collection not in self._answerers:
+                    self._answerers[collection] = ExtractiveAnswerer(
+                        self.embedder, self.retriever(collection).idf)
         return self._answerers[collection]
 
     def retriever(self, collection: str | None = None) -> Retriever:
         name = collection or self.settings.collection
         if name not in self._retrievers:
-            self._retrievers[name] = Retriever(self.store(name), self.embedder)
+            with self._lock:
+                if name not in self._retrievers:
+                    self._retrievers[name] = Retriever(self.store(name), self.embedder)
         return self._retrievers[name]
 
     # -- articles -------------------------------------------------------------------------
@@ -274,7 +285,9 @@ class Bot:
         if self._llm is None:
             from bot.llm import LLMAnswerer
 
-            self._llm = LLMAnswerer(self.settings)
+            with self._lock:
+                if self._llm is None:
+                    self._llm = LLMAnswerer(self.settings)
         return self._llm
 
     def ask_stream(self, question: str, k: int | None = None, filters: Filters | None = None,

@@ -453,7 +453,8 @@ class Store:
             return []
         got = self._call(self._chunks.query, query_embeddings=[vector.tolist()], n_results=n,
                          where=where, include=["documents", "metadatas", "distances"])
-        # A record deleted under a stale index comes back without metadata: skip it.
+        # A chunk deleted by another process (an update, `bot forget`) can still be in this
+        # process's copy of the vector index: Chroma returns its id with no record. Skip it.
         return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in
                 zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
                 if m is not None and d is not None]

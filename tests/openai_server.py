@@ -111,7 +111,7 @@ class OpenAIServer:
         self._embeddings: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -165,6 +165,16 @@ class OpenAIServer:
     def _record(self, rec: Recorded) -> None:
         with self._lock:
             self.requests.append(rec)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog (5) resets connections when 50 threads ask at once
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)  # a client hanging up is not news
 
 
 def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:

@@ -35,7 +35,9 @@ def answer(ans: Answer, answer_id: str | None = None, asker: str | None = None) 
     tail = [feedback_buttons(answer_id)] if answer_id else []
     blocks = head + body
     blocks += citation_blocks(ans.citations, MAX_BLOCKS - len(blocks) - len(tail))
-    return _clip(fallback_text(ans), MAX_TEXT), blocks + tail
+    # The fallback is mrkdwn too (notifications, screen readers): escaped like the blocks, so
+    # an article or a model cannot make the bot post <!channel>, a user mention or a link.
+    return escape(_clip(fallback_text(ans), MAX_TEXT)), blocks + tail
 
 
 def sources(ans_dict: dict[str, Any]) -> tuple[str, Blocks]:
@@ -44,7 +46,7 @@ def sources(ans_dict: dict[str, Any]) -> tuple[str, Blocks]:
     if not cites:
         return "The last answer here cited no sources.", [_section("The last answer here cited no sources.")]
     head = [_context(f"Sources for: {escape(ans_dict.get('question', ''))}")]
-    return (f"{len(cites)} source(s) for: {ans_dict.get('question', '')}"[:MAX_TEXT],
+    return (escape(f"{len(cites)} source(s) for: {ans_dict.get('question', '')}"[:MAX_TEXT]),
             head + citation_blocks(cites, MAX_BLOCKS - len(head)))
 
 
@@ -74,7 +76,7 @@ def briefing(b: Briefing, topic: str | None, asker: str | None = None) -> tuple[
 
 def notice(text: str) -> tuple[str, Blocks]:
     """A one-line message (help, errors, rate limits)."""
-    return _clip(text, MAX_TEXT), [_section(escape(text))]
+    return escape(_clip(text, MAX_TEXT)), [_section(escape(text))]
 
 
 def citation_blocks(cites: list[Citation], room: int) -> Blocks:
