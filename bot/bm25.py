@@ -2,9 +2,9 @@
 
 Local Chroma has no sparse index, so BM25 lives beside it, and three things matter on a big
 store shared by several processes:
-  - correct after any process writes: `sync` compares every ready article's version (content
-    hash, ingest time, chunk count; one metadata read) with what the index holds, drops what
-    changed or went, and fetches and tokenises only the chunks of what is new or changed;
+  - correct after any process writes: the retriever asks the store which articles came, went
+    or changed their text since (cheap ids-only reads), drops those, and fetches and
+    tokenises only the chunks of what is new or changed;
   - fast to start: the index is saved to one `.npz` file in the cache folder and loaded with
     a plain read, so `bot ask` on 100k chunks does not re-tokenise anything;
   - fast to change: postings are flat numpy arrays (term, chunk, tf) and the scores are
@@ -31,7 +31,7 @@ from bot.schema import Chunk
 
 K1 = 1.5
 B = 0.75
-FORMAT = 1
+FORMAT = 2
 
 Tokenise = Callable[[str], list[str]]
 Admits = Callable[[dict], bool]
@@ -84,7 +84,11 @@ class Bm25Index:
         acc = np.zeros(self.n_chunks, dtype=np.float32)
         for i in ids:
             lo, hi = self.p_ptr[i], self.p_ptr[i + 1]
-            acc[self.p_doc[lo:hi]] += self._p_score[lo:hi]  # a term lists each chunk once
+            docs = self.p_doc[lo:hi]
+            tf = self.p_tf[lo:hi].astype(np.float32)
+            # Scored here, for the query's terms only, so that a change never rescores
+            # every posting. A term lists each chunk once, so += is safe.
+            acc[docs] += self.idf_by_term[i] * tf / (tf + self._norm[docs])
         if admits is not None:
             allowed = np.array([admits({"source": s, "published_ts": int(t)})
                                 for s, t in zip(self.art_source, self.art_ts)], dtype=bool)
@@ -163,20 +167,14 @@ class Bm25Index:
         self.p_ptr = _pointers(term[keep_post], len(self.terms))
 
     def _score(self) -> None:
-        """BM25 weight of every posting, and the IDF of every term (Lucene's formula)."""
+        """The IDF of every term (Lucene's formula) and each chunk's length normaliser."""
         n = self.n_chunks
         df = np.diff(self.p_ptr).astype(np.float64)
         self.idf_by_term = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
         self.default_idf = math.log(1 + (n + 0.5) / 0.5)
-        if len(self.p_doc) == 0:
-            self._p_score = np.zeros(0, np.float32)
-            return
         dl = self.ch_len.astype(np.float32)
-        avgdl = max(float(dl.mean()), 1e-9)
-        tf = self.p_tf.astype(np.float32)
-        norm = K1 * (1 - B + B * dl[self.p_doc] / avgdl)
-        term = np.repeat(np.arange(len(self.p_ptr) - 1, dtype=np.int32), np.diff(self.p_ptr))
-        self._p_score = (self.idf_by_term[term] * tf / (tf + norm)).astype(np.float32)
+        avgdl = max(float(dl.mean()), 1e-9) if n else 1.0
+        self._norm = (K1 * (1 - B + B * dl / avgdl)).astype(np.float32)
 
     def idf(self, term: str) -> float:
         """Corpus IDF of a term; unknown terms count as rare."""

@@ -208,7 +208,7 @@ def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json",
 
 @app.command("reindex")
 def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Re-chunk and re-embed every stored article (e.g. after changing BOT_EMBEDDINGS)."""
+    """Re-chunk and re-embed every stored article, after changing BOT_EMBEDDINGS for one."""
     from bot import render
 
     with _progress("Reindexing") as progress:

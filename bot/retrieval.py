@@ -126,13 +126,20 @@ class Retriever:
             self._generation = generation
 
     def _sync(self, index: Bm25Index) -> None:
-        live = self.store.article_keys()
+        """Drop what went or changed, add what came or changed (an article's version in the
+        index is its content hash)."""
         held = dict(zip(index.art_ids, index.art_version))
-        drop = {a for a, v in held.items() if a not in live or live[a].version != v}
-        add = [(k.article_id, k.version, k.source, k.published_ts) for a, k in live.items()
-               if held.get(a) != k.version]
-        chunks = self.store.chunks_for_articles([a[0] for a in add])
-        index.replace(drop, add, chunks, terms)
+        gone, fresh = self.store.article_changes(held)
+        drop = gone | {a for a in fresh if a in held}
+        by_article: dict[str, list[Chunk]] = {a: [] for a in fresh}
+        for chunk in self.store.chunks_for_articles(sorted(fresh)):
+            by_article[chunk.article_id].append(chunk)
+        # An article caught mid-rewrite by another process (chunk count off) is left out: its
+        # hash is not held, so the next sync (after that writer's bump) takes it.
+        whole = [k for a, k in fresh.items()
+                 if sorted(c.chunk_no for c in by_article[a]) == list(range(k.n_chunks))]
+        add = [(k.article_id, k.content_hash, k.source, k.published_ts) for k in whole]
+        index.replace(drop, add, [c for k in whole for c in by_article[k.article_id]], terms)
 
     @staticmethod
     def _save(index: Bm25Index, path: Path) -> None:

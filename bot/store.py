@@ -75,6 +75,7 @@ class ArticleKey:
     content_hash: str
     source: str
     published_ts: int
+    n_chunks: int = -1
 
 
 _clients: dict[tuple, Any] = {}
@@ -273,6 +274,11 @@ class Store:
 
     def _state(self) -> Any:
         try:
+            return self.client.get_collection(f"bot-{self.name}-state", embedding_function=None)
+        except Exception as e:
+            if not _is_not_found(e):
+                raise self._error(e) from None
+        try:
             return self.client.get_or_create_collection(
                 f"bot-{self.name}-state", embedding_function=None, metadata=self.default_layout())
         except Exception as e:
@@ -412,12 +418,48 @@ class Store:
             got = self._call(self._articles.get, where={"state": "ready"}, include=["metadatas"],
                              limit=_PAGE * 5, offset=offset)
             for i, m in zip(got["ids"], got["metadatas"]):
-                version = f"{m.get('content_hash', '')}:{m.get('ingested_at', '')}:{m.get('n_chunks', '')}"
-                out[i] = ArticleKey(i, version, str(m.get("content_hash", "")),
-                                    str(m.get("source", "")), int(m.get("published_ts", -1)))
+                out[i] = _article_key(i, m)
             if len(got["ids"]) < _PAGE * 5:
                 return out
             offset += _PAGE * 5
+
+    def ready_ids(self) -> set[str]:
+        """Ids of every ready article (ids only: fast even with 10k articles)."""
+        out: set[str] = set()
+        offset = 0
+        while True:
+            got = self._call(self._articles.get, where={"state": "ready"}, include=[],
+                             limit=_PAGE * 25, offset=offset)
+            out.update(got["ids"])
+            if len(got["ids"]) < _PAGE * 25:
+                return out
+            offset += _PAGE * 25
+
+    def article_changes(self, held: dict[str, str]) -> tuple[set[str], dict[str, ArticleKey]]:
+        """Against `held` (article id -> content hash, what a cache holds): the held ids no
+        longer ready, and the keys of ready articles that are new or whose text changed.
+
+        Built from ids-only reads (reading the metadata of 10k articles takes seconds): the
+        ready ids give what came and went, and "ready with a content hash not among the held
+        ones" gives what changed in place."""
+        ready = self.ready_ids()
+        gone = set(held) - ready
+        suspects = ready - set(held)
+        hashes = sorted(set(held.values()))
+        changed: set[str] | None = None
+        for b in range(0, len(hashes), 5000):  # NOT IN (a ∪ b) == NOT IN a ∩ NOT IN b
+            got = self._call(self._articles.get, include=[], where={"$and": [
+                {"state": "ready"}, {"content_hash": {"$nin": hashes[b:b + 5000]}}]})
+            changed = set(got["ids"]) if changed is None else changed & set(got["ids"])
+        suspects |= (changed or set()) & set(held)
+        keys: dict[str, ArticleKey] = {}
+        ids = sorted(suspects)
+        for b in range(0, len(ids), _PAGE):
+            got = self._call(self._articles.get, ids=ids[b:b + _PAGE], include=["metadatas"])
+            for i, m in zip(got["ids"], got["metadatas"]):
+                if m and m.get("state") == "ready":
+                    keys[i] = _article_key(i, m)
+        return gone, keys
 
     def article_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         got = self._call(self._articles.get, ids=ids, include=["embeddings"])
@@ -448,10 +490,11 @@ class Store:
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[tuple[Chunk, float]]:
         """Nearest chunks by cosine similarity (1 - distance)."""
-        n = min(k, self.count_chunks())
-        if n == 0:
+        if k <= 0:
             return []
-        got = self._call(self._chunks.query, query_embeddings=[vector.tolist()], n_results=n,
+        # No count() first: Chroma returns what there is when asked for more, and counting
+        # costs ~20 ms per question at 100k chunks.
+        got = self._call(self._chunks.query, query_embeddings=[vector.tolist()], n_results=k,
                          where=where, include=["documents", "metadatas", "distances"])
         # A chunk deleted by another process (an update, `bot forget`) can still be in this
         # process's copy of the vector index: Chroma returns its id with no record. Skip it.
@@ -494,7 +537,7 @@ class Store:
         if not self.settings.chroma_url:
             root = Path(self.settings.store_dir) / "chroma"
             size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        return Stats(self.name, len(self.article_keys()), self.count_chunks(), self.built_with(),
+        return Stats(self.name, len(self.ready_ids()), self.count_chunks(), self.built_with(),
                      self.location, size, self.embedding_model)
 
     # -- writes ---------------------------------------------------------------------------
@@ -631,6 +674,13 @@ def _is_ours(full_name: str, name: str) -> bool:
     """`bot-NAME-chunks` or `bot-NAME-chunks-rXXXXXXXX` (same for articles), not another
     collection's (`bot-NAME-chunks-x-...` belongs to a collection named NAME-chunks-x)."""
     return re.fullmatch(rf"bot-{re.escape(name)}-(chunks|articles)(-r[0-9a-f]{{8}})?", full_name) is not None
+
+
+def _article_key(article_id: str, meta: dict) -> ArticleKey:
+    version = f"{meta.get('content_hash', '')}:{meta.get('ingested_at', '')}:{meta.get('n_chunks', '')}"
+    return ArticleKey(article_id, version, str(meta.get("content_hash", "")),
+                      str(meta.get("source", "")), int(meta.get("published_ts", -1)),
+                      int(meta.get("n_chunks", -1)))
 
 
 def _pending() -> dict[str, Any]:
