@@ -61,6 +61,15 @@ def one_input(target: str):
     from tests import fuzz_targets as ft
 
     def run(data: bytes) -> None:
+        try:
+            one(data)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()  # libFuzzer only says the target "exited"; show why
+            raise
+
+    def one(data: bytes) -> None:
         fdp = atheris.FuzzedDataProvider(data)
         if target == "text":
             markdown = fdp.ConsumeBool()

@@ -108,7 +108,11 @@ def parse_feed(data: bytes, base_url: str, source: str | None = None) -> tuple[s
         raise LoadError(source, "is a web page, not a feed; give the feed's URL (RSS or Atom), "
                                 "or ingest the page without --feed")
     # Bytes only: given a string, feedparser would treat it as a URL and fetch it itself.
-    parsed = feedparser.parse(data, response_headers={"content-location": base_url})
+    try:
+        parsed = feedparser.parse(data, response_headers={"content-location": base_url})
+    except Exception as e:  # e.g. ValueError on a NUL in the declared encoding (found by fuzzing)
+        raise LoadError(source, f"is not a valid RSS or Atom feed ({type(e).__name__}); "
+                                "check the URL") from None
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         why = type(parsed.get("bozo_exception")).__name__ if parsed.bozo else "no RSS or Atom"
         raise LoadError(source, f"is not a valid RSS or Atom feed ({why}); check the URL")

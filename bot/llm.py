@@ -44,6 +44,7 @@ NO_KEY = "not-needed"  # local servers ignore the key, but the openai client ins
 TOOL_NAME = "answer"
 OUTPUT_MODES = ("auto", "tools", "text")
 _REPARSE_EVERY = 24  # characters of new reply before the partial JSON is parsed again
+MAX_REPLY_CHARS = 200_000  # a reply this long is a runaway model, not an answer (~40x a long one)
 _HISTORY_TURNS = 6  # condense: the most recent turns that can matter to a follow-up
 _HISTORY_ANSWER_CHARS = 600
 
@@ -214,6 +215,7 @@ class Piece:
 
 def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
     first: Any = None  # the first tool call's index: only that call is read
+    empty = True
     for m in messages:
         args = []
         for c in getattr(m, "tool_call_chunks", None) or []:
@@ -222,7 +224,12 @@ def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
                 args.append(c.get("args") or "")
         text = m.content if isinstance(m.content, str) else ""
         if args or text:
+            empty = False
             yield Piece("".join(args), text)
+    if empty:
+        # An empty reply still yields one (empty) piece: LangChain's fallback step fails with
+        # a bare StopIteration on a step that yields nothing; `_events` names it instead.
+        yield Piece()
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
@@ -245,7 +252,7 @@ def reply_json(args: str, text: str, partial: bool = False) -> Any:
         raw = text[start:] if partial else text[start:text.rfind("}") + 1]
     try:
         return parse_partial_json(raw) if partial else json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         return None
 
 
@@ -419,8 +426,12 @@ def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | R
     for piece in pieces:
         seen["replying"] = True
         args, text = args + piece.args, text + piece.text
-        if len(args) + len(text) - parsed_at < _REPARSE_EVERY:
-            continue  # re-parsing the whole partial JSON on every token would cost O(n^2)
+        if len(args) + len(text) > MAX_REPLY_CHARS:
+            raise _Malformed(f"the reply ran past {MAX_REPLY_CHARS:,} characters")
+        # Re-parsing the whole partial JSON on every token would cost O(n^2): parse again
+        # after 24 new characters, or an eighth more of the reply, whichever is more (O(n)).
+        if len(args) + len(text) - parsed_at < max(_REPARSE_EVERY, parsed_at // 8):
+            continue
         parsed_at = len(args) + len(text)
         now = display_text(reply_json(args, text, partial=True))
         if now.startswith(shown) and len(now) > len(shown):
@@ -460,6 +471,12 @@ def _reason(e: Exception, settings: Settings, replying: bool = False) -> str | N
         return f"{url} answered HTTP {e.status_code}" + (
             f" after {settings.llm_retries} retries" if retried else "")
     if isinstance(e, openai.APIError):
+        return f"{url} sent a malformed reply ({type(e).__name__})"
+    if isinstance(e, (ValueError, RecursionError)) or (
+            isinstance(e, RuntimeError) and isinstance(e.__cause__, StopIteration)):
+        # Raised while the reply was read (after retrieval): an SSE line that is not JSON
+        # (json's ValueError), a body with no chunks at all (LangChain's ValueError), JSON
+        # nested too deep to parse, a stream that ended before its first chunk.
         return f"{url} sent a malformed reply ({type(e).__name__})"
     return None
 

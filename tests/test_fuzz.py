@@ -137,12 +137,14 @@ def test_html_loader(html, url):
 
 @SLOW
 @given(data=st.one_of(feed_doc(), st.binary(max_size=2000)))
+@example(data=b'<?xml version="1.0" encoding="UT\x00F-8"?><rss version="2.0"><channel/></rss>')
 def test_feed_loader(data):
     ft.feed(data)
 
 
 @SLOW
 @given(data=st.one_of(mutated_pdf(), st.binary(max_size=600).map(lambda b: b"%PDF-1.4\n" + b)))
+@example(data=make_pdf([["abcdefghij"]]).replace(b"(abcdefghij) Tj", b"[1 0 R] TJ     "))
 def test_pdf_loader(data):
     ft.pdf(data)
 
