@@ -155,12 +155,11 @@ class Retriever:
         return self._bm25.idf(term)
 
     def idf_snapshot(self) -> Callable[[str], float]:
-        """IDF as of now, for scoring many terms at once: one freshness check in all, where
-        `idf` checks the store's generation on every call."""
+        """IDF for scoring many terms at once: one freshness check in all, where `idf` checks
+        the store's generation on every call."""
         self.refresh()
-        bm25 = self._bm25
-        assert bm25 is not None
-        return lambda term: bm25.idf.get(term, bm25.default_idf)
+        assert self._bm25 is not None
+        return self._bm25.idf
 
     def retrieve(self, question: str, k: int = 6, filters: Filters | None = None,
                  query_vector: np.ndarray | None = None) -> list[Passage]:
