@@ -37,7 +37,7 @@ import bot
 from bot import citations
 from bot.config import Settings
 from bot.errors import BotError
-from bot.schema import Draft, DraftStatement, Passage, Quote
+from bot.schema import Article, Draft, DraftStatement, Passage, Quote
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "not-needed"  # local servers ignore the key, but the openai client insists on one
@@ -282,32 +282,51 @@ def figures(text: str) -> set[str]:
     return {m.group().replace(",", "").rstrip(".") for m in _FIGURE.finditer(text)}
 
 
-def to_draft(out: AnswerOut, passages: list[Passage]) -> Draft:
-    """Statements with quotes pointing into the cited passages' articles. A statement whose
-    figures appear in none of its quotes is dropped: the quote must back what is claimed."""
+def to_draft(out: AnswerOut, passages: list[Passage], secrets: tuple[str, ...] = ()) -> Draft:
+    """Statements with quotes pointing into the cited passages' articles. A statement is
+    dropped when its figures appear in none of its quotes, or when its words are not backed by
+    its quotes by the rules of bot/guard.py (which also keep instruction sentences planted in
+    an article from counting as evidence): the quotes must back what is claimed."""
+    from bot import guard
+
     by_id = {n: p for n, p in enumerate(passages, 1)}
+    instructions = [p.chunk.text[s:e] for p in passages for s, e in guard.instruction_spans(p.chunk.text)]
     statements: list[DraftStatement] = []
-    unbacked = 0
+    unbacked, unsupported = 0, 0
     for s in out.statements:
         if not s.text.strip():
             continue
         quotes = [Quote(by_id[c.passage].article.article_id, c.quote, near=by_id[c.passage].chunk.start)
                   for c in s.citations if c.passage in by_id]
-        found = [f for f in (_located(q, by_id) for q in quotes) if f]
+        located = [(q, f) for q, f in ((q, _located(q, by_id)) for q in quotes) if f]
+        evidence = [(q, f) for q, f in located if not guard.in_instruction(f[0].text, f[1], f[2])]
+        if located and not evidence:
+            unsupported += 1  # it cites nothing but instructions planted in an article
+            continue
+        found = [a.text[b:e] for _, (a, b, e) in evidence]
         if found and not figures(s.text) <= set().union(*(figures(f) for f in found)):
             unbacked += 1
             continue
-        statements.append(DraftStatement(s.text.strip(), quotes))
-    notice = (f"{unbacked} statement(s) dropped: they cite figures their quotes do not contain."
-              if unbacked else None)
+        if evidence and guard.unbacked(s.text, [guard.sentences_around(a.text, b, e)
+                                                for _, (a, b, e) in evidence],
+                                       instructions, secrets):
+            unsupported += 1
+            continue
+        kept = [q for q in quotes if all(q is not lq for lq, _ in located)] + [q for q, _ in evidence]
+        statements.append(DraftStatement(s.text.strip(), kept))
+    notes = [f"{unbacked} statement(s) dropped: they cite figures their quotes do not contain."
+             if unbacked else "",
+             f"{unsupported} statement(s) dropped: their words are not backed by their quotes."
+             if unsupported else ""]
     return Draft(statements=statements, short_answer=out.short_answer,
-                 refused=not out.statements, mode="llm", notice=notice)
+                 refused=not out.statements, mode="llm", notice=" ".join(filter(None, notes)) or None)
 
 
-def _located(q: Quote, by_id: dict[int, Passage]) -> str | None:
+def _located(q: Quote, by_id: dict[int, Passage]) -> tuple[Article, int, int] | None:
+    """The article a quote claims to come from and where it is found there, if it is."""
     article = next((p.article for p in by_id.values() if p.article.article_id == q.article_id), None)
     span = citations.locate(q.text, article.text, q.near) if article else None
-    return article.text[span[0]:span[1]] if article and span else None
+    return (article, span[0], span[1]) if article and span else None
 
 
 # -- the chain ---------------------------------------------------------------------------
@@ -354,7 +373,7 @@ class LLMAnswerer:
 
     def stream(self, question: str, retrieve: Callable[[str], list[Passage]]) -> Iterator[Delta | Result]:
         """Deltas, then one Result. Raises LLMAuthError, or LLMUnavailable (fall back)."""
-        seen: dict[str, Any] = {}
+        seen: dict[str, Any] = {"secrets": tuple(self.settings.secrets)}
         t0 = time.perf_counter()
         try:
             for event in self.chain(retrieve, seen).stream({"question": question}):
@@ -447,7 +466,7 @@ def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | R
     if now.startswith(shown) and len(now) > len(shown):
         yield Delta(now[len(shown):])
     passages = seen["passages"]
-    yield Result(to_draft(out, passages), passages)
+    yield Result(to_draft(out, passages, seen.get("secrets", ())), passages)
 
 
 class _Malformed(Exception):
