@@ -148,7 +148,7 @@ def article_from_html(html: str, source: str, key: str | None = None,
     # deduplicate=False: trafilatura's dedup is a process-wide cache of text it has seen, so
     # a page extracted twice in one process (a re-fetch, `bot watch`) would lose its text.
     try:
-        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
+        doc = trafilatura.bare_extraction(_without_hidden(html), url=url, with_metadata=True,
                                           include_comments=False, include_tables=False,
                                           deduplicate=False)
     except Exception as e:  # trafilatura raises a zoo of parser errors on broken markup
@@ -167,6 +167,34 @@ def article_from_html(html: str, source: str, key: str | None = None,
             meta["claimed_canonical_url"] = doc.url  # on another site: recorded, not trusted
     return make_article(body, title=doc.title or _first_line(body), source=source,
                         key=key, published=_iso_date(doc.date), meta=meta)
+
+
+_NEVER_SHOWN = ("//template | //*[@hidden] | //*[@aria-hidden='true'] | "
+                "//*[contains(translate(@style, ' ', ''), 'display:none')] | "
+                "//*[contains(translate(@style, ' ', ''), 'visibility:hidden')]")
+
+
+def _without_hidden(html: str):
+    """The page as a tree without what a browser never shows (`hidden`, `<template>`,
+    display:none...): text planted there for AI readers (prompt injection) is not article
+    text. trafilatura drops some of it on its own, not `hidden` or `<template>`."""
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        return html  # let trafilatura report it
+    for el in tree.xpath(_NEVER_SHOWN):
+        parent = el.getparent()
+        if parent is None:
+            continue
+        if el.tail:  # the text after the element is shown: keep it
+            prev = el.getprevious()
+            if prev is not None:
+                prev.tail = (prev.tail or "") + el.tail
+            else:
+                parent.text = (parent.text or "") + el.tail
+        parent.remove(el)
+    return tree
 
 
 def canonical_url(url: str) -> str:

@@ -28,15 +28,24 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
-_AI = r"(?:ai|a\.i\.|artificial intelligence|assistants?|chat ?bots?|language models?|llms?|bots?|gpts?|models?|summari[sz]ers?|crawlers?|agents?)"
+_AI = (r"(?:ai|a\.i\.|artificial intelligence|assistants?|chat ?bots?|language models?|llms?|bots?|"
+       r"gpts?|models?|summari[sz]ers?|crawlers?|agents?|automated \w+)")
 _INSTRUCTION = re.compile("|".join([
     r"\b(?:ignore|disregard|forget|override|bypass|skip)\b[^.!?\n]{0,40}\b(?:instruction|rule|prompt|direction|guideline|guardrail|polic|previous|above|prior|earlier)",
     r"\b(?:ignor\w*|vergiss\w*|oubli\w*|olvid\w*|dimentic\w*)\b[^.!?\n]{0,40}\b(?:anweisung|regel|consigne|instruction|instruccion|regla|istruzion|regol)",
     r"\b(?:system|developer|hidden|initial|original)\s+(?:prompt|message|instruction)",
     r"\b(?:you are|you're|act as|pretend to be|role-?play as)\b[^.!?\n]{0,40}\b(?:now|no longer|an? " + _AI + r"|dan|jailbr|unrestricted|unfiltered|free)",
     r"\b" + _AI + r"\b[^.!?\n]{0,60}\b(?:must|should|shall|need to|are required|are instructed|reading this|will now)\b",
-    r"\b(?:if you are|dear|attention|note to|message to|instructions? (?:for|to))\b[^.!?\n]{0,30}\b" + _AI + r"\b",
-    r"\b(?:reply|respond|answer|output|print|write|say|state|repeat|end)\b[^.!?\n]{0,30}\b(?:only|exactly|verbatim|the following|with the words?)\b",
+    r"\b(?:if you are|dear|attention|(?:note|message|instructions?) (?:for|to))\b[^.!?\n]{0,30}\b" + _AI + r"\b",
+    r"\b(?:reply|respond|answer|output|print|write|say|state|repeat|end)\b[^.!?\n]{0,60}\b(?:only|exactly|verbatim|the following|with the words?)\b",
+    # An order at the start of a sentence ("Say that...", "Tell readers..."): news prose
+    # rarely opens a sentence with an imperative.
+    r"^\W*(?:please\s+)?(?:say|tell|write|state|claim|answer|respond|reply|print|output|repeat|"
+    r"include|mention|summari[sz]e|cite|quote|post|ignore|disregard|forget|pretend|act)\b",
+    r"\b(?:when|if|as) you (?:summari[sz]e|answer|write|respond|reply|report|describe|quote|cite)\b",
+    r"\bin your (?:answer|summary|response|reply|output)\b",
+    r"\b(?:quoting|citing) (?:this|the) (?:article|story|text|page)\b",
+    r"[{,]\s*\"(?:statements|citations|short_answer|passage|quote)\"\s*:",
     r"\b(?:tell|inform|notify|warn|remind)\s+(?:the\s+|all\s+|your\s+)?(?:users?|readers?|everyone|people|channel|audience)\b",
     r"\b(?:reveal|print|output|show|leak|repeat|include|disclose|share|send)\b[^.!?\n]{0,40}\b(?:system prompt|your instructions|api[ _-]?keys?|secrets?|tokens?|passwords?|credentials?|environment|env(?:ironment)? var)",
     r"\b(?:do not|don't|never)\s+(?:cite|quote|mention|reveal|follow|attribute)\b",
