@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
@@ -38,9 +38,6 @@ import numpy as np
 from bot.config import Settings
 from bot.errors import BotError
 from bot.schema import Article, Chunk
-
-if TYPE_CHECKING:
-    import httpx
 
 EF_SEARCH = 128  # Chroma's default (10) gives poor recall; measured in BENCHMARKS.md
 STALE_PENDING_S = 900  # a pending record older than this was left by a crash, not a live writer
