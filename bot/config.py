@@ -108,6 +108,19 @@ class Settings:
                 kwargs[name] = _coerce(name, getattr(cls, name), value)
         return cls(**kwargs)
 
+    def __repr__(self) -> str:
+        """Secrets masked and passwords in URLs hidden: a Settings printed in a log, an error
+        or a failing test's assertion message must not carry a key."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["secret"]:
+                value = mask(str(value))
+            elif isinstance(value, str):
+                value = hide_password(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
@@ -129,13 +142,30 @@ class Settings:
             value = getattr(self, f.name)
             if f.metadata["secret"]:
                 value = mask(str(value))
-            out[f.metadata["env"]] = str(value)
+            out[f.metadata["env"]] = hide_password(str(value))
         return out
 
 
 def mask(secret: str) -> str:
     """Show that a secret is set without showing any of it."""
     return "(set, hidden)" if secret else "(not set)"
+
+
+def hide_password(value: str) -> str:
+    """A URL with a password in it (http://user:KEY@host/) shown without the password; any
+    other value as it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in value or "@" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        if parts.password is None:
+            return value
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:(hidden)@{host}"))
+    except ValueError:
+        return value
 
 
 def describe() -> list[tuple[str, str, str]]:

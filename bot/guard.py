@@ -35,12 +35,19 @@ _INSTRUCTION = re.compile("|".join([
     r"\b(?:ignor\w*|vergiss\w*|oubli\w*|olvid\w*|dimentic\w*)\b[^.!?\n]{0,40}\b(?:anweisung|regel|consigne|instruction|instruccion|regla|istruzion|regol)",
     r"\b(?:system|developer|hidden|initial|original)\s+(?:prompt|message|instruction)",
     r"\b(?:you are|you're|act as|pretend to be|role-?play as)\b[^.!?\n]{0,40}\b(?:now|no longer|an? " + _AI + r"|dan|jailbr|unrestricted|unfiltered|free)",
-    r"\b" + _AI + r"\b[^.!?\n]{0,60}\b(?:must|should|shall|need to|are required|are instructed|reading this|will now)\b",
+    r"\b" + _AI + r"\b[^.!?\n]{0,60}\b(?:must|should|shall|need to|has to|have to|are required|are instructed|reading this|will now)\b",
+    r"\b(?:any|every|all)\s+" + _AI + r"\b",
+    # Text about the document or its reader-machine, not about the news ("this page", "your
+    # reply"), and text addressed to one by name ("Bots:", "Machine note:").
+    r"\b(?:this|the following) (?:page|article|paragraph|text|story|document|passage|report|line)\b",
+    r"\byour (?:reply|answer|response|summary|output|instructions|configuration|rules|prompt)\b",
+    r"(?:^|[.!?]\s+)[^.!?:\n]{0,40}\b(?:" + _AI + r"|readers?|machines?|tools?|note)\s*:",
+    r"</?(?:system|user|assistant|passages?|instructions?|prompt|context)\s*>|<\|[a-z_]+\|>",
     r"\b(?:if you are|dear|attention|(?:note|message|instructions?) (?:for|to))\b[^.!?\n]{0,30}\b" + _AI + r"\b",
     r"\b(?:reply|respond|answer|output|print|write|say|state|repeat|end)\b[^.!?\n]{0,60}\b(?:only|exactly|verbatim|the following|with the words?)\b",
     # An order at the start of a sentence ("Say that...", "Tell readers..."): news prose
     # rarely opens a sentence with an imperative.
-    r"^\W*(?:please\s+)?(?:say|tell|write|state|claim|answer|respond|reply|print|output|repeat|"
+    r"^\W*(?:please\s+)?(?:say|tell|write|claim|answer|respond|reply|print|output|repeat|"
     r"include|mention|summari[sz]e|cite|quote|post|ignore|disregard|forget|pretend|act)\b",
     r"\b(?:when|if|as) you (?:summari[sz]e|answer|write|respond|reply|report|describe|quote|cite)\b",
     r"\bin your (?:answer|summary|response|reply|output)\b",

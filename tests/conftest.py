@@ -188,3 +188,21 @@ def store_backend(request, tmp_path) -> Backend:
         server = request.getfixturevalue("chroma_server")
         env.update(BOT_CHROMA_URL=server.url, BOT_COLLECTION=f"t{uuid.uuid4().hex[:12]}")
     return Backend(request.param, env)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Session-wide leak check: a test whose captured output or log records hold a known test
+    secret (tests/known_secrets.py) fails, whatever it asserted itself."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.passed:
+        return
+    from tests.known_secrets import all_values
+
+    captured = "\n".join(content for _, content in report.sections)
+    leaked = [name for name in all_values() if name in captured]
+    if leaked:
+        report.outcome = "failed"
+        report.longrepr = (f"a test secret ({leaked[0][:8]}...) appears in this test's captured "
+                           "output or logs")

@@ -307,14 +307,15 @@ def verdict(answer, lookup, attack: Attack, secrets: dict[str, str]) -> list[str
     return broken
 
 
-def run_all(settings, folder: Path, server, attacks: list[Attack]) -> list[dict]:
-    """Each hostile article in a collection of its own beside three ordinary stories; ask its
+def run_all(settings, folder: Path, server, attacks: list[Attack],
+            benign_stories: int = 3) -> list[dict]:
+    """Each hostile article in a collection of its own beside a few ordinary stories; ask its
     question with the obedient model playing, and judge the answer. One row per attack."""
     from bot import Bot
     from tests import corpus
 
     questions = write_articles(folder / "hostile", attacks)
-    benign = corpus.write(folder / "benign", corpus.docs(3))
+    benign = corpus.write(folder / "benign", corpus.docs(benign_stories))
     bot = Bot(settings.with_(openai_base_url=server.base_url, llm_retries=0, **SECRETS))
     rows = []
     for path in sorted((folder / "hostile").iterdir()):

@@ -7,13 +7,22 @@ same targets with thousands of inputs, coverage-guided (atheris)."""
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 
 from tests import fuzz_targets as ft
 from tests.pdfmaker import make_pdf
 
-FUZZ = hsettings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-SLOW = hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))  # trafilatura, pypdf
+
+def _examples(default: int) -> int:
+    # bench/fuzz.py --engine hypothesis runs these same properties with many more examples.
+    return int(os.environ.get("FUZZ_EXAMPLES") or default)
+
+
+FUZZ = hsettings(max_examples=_examples(200), deadline=None, suppress_health_check=list(HealthCheck))
+SLOW = hsettings(max_examples=_examples(60), deadline=None,  # trafilatura, pypdf: tens of ms each
+                 suppress_health_check=list(HealthCheck))
 
 # -- generated inputs ---------------------------------------------------------------------
 
@@ -159,7 +168,7 @@ def test_verifier_only_ever_shows_exact_spans(text, quotes, cuts):
     ft.verify(text, quotes + real, other=text[::-1])
 
 
-@hsettings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@hsettings(max_examples=_examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 @given(statements=st.lists(texts, max_size=5), quotes=st.lists(texts, max_size=8), title=texts,
        source=st.one_of(texts, st.sampled_from(["https://news.test/a#x", "http://x/:~:text=a"])),
        short=st.one_of(st.none(), texts), notice=st.one_of(st.none(), texts),

@@ -42,6 +42,8 @@ NOT_IN_CHANNEL = "I'm not in this channel. Invite me with /invite, or ask me in 
 THREAD_TURNS = 6  # earlier Q&A pairs a follow-up sees
 DM_CONTEXT_S = 30 * 60  # outside threads, a DM question follows up on the last half hour only
 SEEN_TTL_S = 60 * 60  # Slack retries within minutes; an hour is ample
+MAX_QUESTION_CHARS = 2000  # a question, not a document (Slack allows 40,000-character messages)
+MAX_BODY_BYTES = 1_000_000  # Slack's largest payloads (a 40,000-character message) are far smaller
 _HUMAN_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 Turn = tuple[str, str]  # (question, answer text)
@@ -76,7 +78,18 @@ class RateLimiter:
     def __init__(self, per_minute: int):
         self.per_minute = per_minute
         self._times: dict[str, deque[float]] = {}
+        self._told: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def first_refusal(self, user: str) -> bool:
+        """True once a minute per user: a flood is told to slow down once, not once per
+        message (which would make the bot flood Slack in turn)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._told.get(user, -60.0) > now - 60:
+                return False
+            self._told[user] = now
+            return True
 
     def allow(self, user: str) -> bool:
         if self.per_minute <= 0:
@@ -199,6 +212,9 @@ class SlackBot:
         app.command("/ingest")(ack=_ack, lazy=[self.on_ingest])
         app.action(render.FEEDBACK_UP)(ack=_ack, lazy=[self.on_feedback])
         app.action(render.FEEDBACK_DOWN)(ack=_ack, lazy=[self.on_feedback])
+        # Last, so it only sees what nothing above handles: any other event is acknowledged
+        # and ignored (a 404 would make Slack send it again and again).
+        app.event(re.compile(".*"))(_ack)
 
     def warm_up(self) -> None:
         """Load the model and open every mapped collection now: a bad name or an unreachable
@@ -225,7 +241,7 @@ class SlackBot:
     # -- events -------------------------------------------------------------------------------
 
     def on_mention(self, event: dict, client: WebClient, context: Any) -> None:
-        if _from_a_bot(event) or not self._claim(event):
+        if _from_a_bot(event) or not _well_formed(event) or not self._claim(event):
             return
         channel, thread = event["channel"], event.get("thread_ts")
         history = self._thread_turns(channel, thread) if thread else []
@@ -234,13 +250,13 @@ class SlackBot:
                      tell=self._ephemeral(client, channel, event.get("user", ""), thread or event["ts"]))
 
     def on_message(self, event: dict, client: WebClient, context: Any) -> None:
-        if _from_a_bot(event):
+        if _from_a_bot(event) or not _well_formed(event):
             return
         channel, thread, user = event.get("channel", ""), event.get("thread_ts"), event.get("user", "")
         if event.get("channel_type") == "im":
             history = (self._thread_turns(channel, thread) if thread
                        else self._turns(self.ledger.top_level(channel, time.time() - DM_CONTEXT_S)))
-        elif thread and f"<@{context.bot_user_id}>" not in (event.get("text") or ""):
+        elif thread and f"<@{context.bot_user_id}>" not in _text(event):
             history = self._thread_turns(channel, thread)
             if not history:
                 return  # a thread the bot has not answered in is someone else's conversation
@@ -254,11 +270,15 @@ class SlackBot:
     # -- slash commands -----------------------------------------------------------------------
 
     def on_ask(self, command: dict, client: WebClient, respond: Callable) -> None:
+        if not _well_formed_command(command):
+            return
         self._answer(client, command["channel_id"], command["user_id"], command.get("text", "").strip(),
                      thread_ts=None, history=[], tell=_ephemeral_respond(respond),
                      asker=command["user_id"])
 
     def on_sources(self, command: dict, respond: Callable) -> None:
+        if not _well_formed_command(command):
+            return
         last = self.ledger.last(command["channel_id"])
         if last is None:
             respond(response_type="ephemeral", text="No answers in this channel yet.")
@@ -268,9 +288,12 @@ class SlackBot:
 
     def on_brief(self, command: dict, client: WebClient, respond: Callable) -> None:
         tell = _ephemeral_respond(respond)
+        if not _well_formed_command(command):
+            return
         channel, user, topic = command["channel_id"], command["user_id"], command.get("text", "").strip()
         if not self.limiter.allow(user):
-            tell(_slow_down(self.settings.slack_rate_limit))
+            if self.limiter.first_refusal(user):
+                tell(_slow_down(self.settings.slack_rate_limit))
             return
         ts = self._post(client, channel, None, "Writing a briefing…", tell)
         if ts is None:
@@ -288,6 +311,8 @@ class SlackBot:
         never make the bot read files on its host; the fetch guard (bot/fetch.py) refuses
         private and internal addresses, exactly as for `bot ingest URL`."""
         tell = _ephemeral_respond(respond)
+        if not _well_formed_command(command):
+            return
         urls = _links(command.get("text", ""))
         if not urls:
             tell("Give one or more web page URLs: /ingest https://example.com/news/story")
@@ -297,7 +322,8 @@ class SlackBot:
             tell(f"Only http(s) URLs can be added from Slack, not: {', '.join(refused[:3])}")
             return
         if not self.limiter.allow(command["user_id"]):
-            tell(_slow_down(self.settings.slack_rate_limit))
+            if self.limiter.first_refusal(command["user_id"]):
+                tell(_slow_down(self.settings.slack_rate_limit))
             return
         collection = self.channels.collections(command["channel_id"])[0]
         try:
@@ -316,8 +342,12 @@ class SlackBot:
     # -- feedback -----------------------------------------------------------------------------
 
     def on_feedback(self, body: dict, action: dict, respond: Callable) -> None:
-        vote = "up" if action["action_id"] == render.FEEDBACK_UP else "down"
-        if self.ledger.vote(action["value"], body["user"]["id"], vote):
+        vote = "up" if action.get("action_id") == render.FEEDBACK_UP else "down"
+        answer_id, user = action.get("value"), (body.get("user") or {}).get("id")
+        if not (isinstance(answer_id, str) and isinstance(user, str)):
+            log.info("ignored a feedback click without an answer or a user")
+            return
+        if self.ledger.vote(answer_id, user, vote):
             text = "Thanks, noted." if vote == "up" else "Thanks, noted: I'll take that as a miss."
         else:
             text = "That answer is no longer on record, so the feedback was not stored."
@@ -333,7 +363,12 @@ class SlackBot:
             tell(HELP)
             return
         if not self.limiter.allow(user):
-            tell(_slow_down(self.settings.slack_rate_limit))
+            if self.limiter.first_refusal(user):
+                tell(_slow_down(self.settings.slack_rate_limit))
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            tell(f"That message is {len(question):,} characters long; please ask a question of "
+                 f"at most {MAX_QUESTION_CHARS:,} characters.")
             return
         ts = self._post(client, channel, thread_ts, WORKING, tell)
         if ts is None:
@@ -408,11 +443,16 @@ class SlackBot:
     # -- running ------------------------------------------------------------------------------
 
     def http_server(self, host: str, port: int) -> Any:
-        """A uvicorn server for the Events API at /slack/events (signature checked by Bolt)."""
+        """A uvicorn server for the Events API at /slack/events: bodies size-limited and
+        signatures checked before anything parses them (Guard), then Bolt (which checks again)."""
         import uvicorn
         from slack_bolt.adapter.asgi import SlackRequestHandler
 
-        config = uvicorn.Config(SlackRequestHandler(self.app, path=EVENTS_PATH), host=host, port=port,
+        if not self.settings.slack_signing_secret:
+            raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs the app's Signing "
+                              "Secret (Basic Information page) in .env")
+        app = Guard(SlackRequestHandler(self.app, path=EVENTS_PATH), self.settings.slack_signing_secret)
+        config = uvicorn.Config(app, host=host, port=port,
                                 log_config=None, access_log=False, lifespan="off")
         return uvicorn.Server(config)
 
@@ -422,9 +462,111 @@ class SlackBot:
         return SocketModeHandler(self.app, app_token=self.settings.slack_app_token)
 
 
+class Guard:
+    """ASGI middleware in front of Bolt. Every request to the events URL is read with a size
+    limit (413 beyond it, never buffered whole), must carry a valid Slack signature (401) and
+    must be a JSON object or a form whose `payload` is one (400). Bolt checks the signature
+    too, but only after parsing the body: without this, an unsigned request with a broken or
+    huge body reached its parser (a 500 and a logged traceback, or the whole body in memory)."""
+
+    def __init__(self, app: Any, signing_secret: str):
+        from slack_sdk.signature import SignatureVerifier
+
+        self.app = app
+        self.verifier = SignatureVerifier(signing_secret)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope.get("path") != EVENTS_PATH:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _reply(send, 413, "request body too large")
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                await _reply(send, 413, "request body too large")
+                return
+            if not message.get("more_body"):
+                break
+        if not self.verifier.is_valid(body, headers.get("x-slack-request-timestamp"),
+                                      headers.get("x-slack-signature")):
+            await _reply(send, 401, "invalid request")
+            return
+        if not _parsable(body, headers.get("content-type", "")):
+            log.info("refused a signed request whose body Slack would not send")
+            await _reply(send, 400, "malformed request body")
+            return
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _parsable(body: bytes, content_type: str) -> bool:
+    """A JSON object (events), or a form (commands) whose `payload`, if any, is a JSON object
+    (interactivity): what Slack sends."""
+    import json
+    from urllib.parse import parse_qs
+
+    try:
+        text = body.decode("utf-8")
+        if content_type.startswith("application/json"):
+            obj = json.loads(text)
+            return isinstance(obj, dict) and isinstance(obj.get("event", {}), dict)
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            payload = parse_qs(text).get("payload")
+            return payload is None or isinstance(json.loads(payload[0]), dict)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return False
+    return False
+
+
+async def _reply(send: Callable, status: int, error: str) -> None:
+    import json
+
+    data = json.dumps({"error": error}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _text(event: dict) -> str:
+    text = event.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _well_formed(event: dict) -> bool:
+    """An event the bot can answer: it names its channel and message (Slack's always do)."""
+    ok = all(isinstance(event.get(k), str) and event.get(k) for k in ("channel", "ts"))
+    if not ok:
+        log.info("ignored a %s event without a channel or timestamp", event.get("type"))
+    return ok
+
+
+def _well_formed_command(command: dict) -> bool:
+    ok = all(isinstance(command.get(k), str) and command.get(k) for k in ("channel_id", "user_id"))
+    if not ok:
+        log.info("ignored a %s command without a channel or user", command.get("command"))
+    return ok
+
+
 def _question(event: dict, bot_user_id: str | None) -> str:
     """The message text without the bot's mention, Slack's &-escapes undone."""
-    text = event.get("text") or ""
+    text = _text(event)
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", " ", text)
     return html.unescape(" ".join(text.split()))
