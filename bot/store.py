@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -41,6 +43,7 @@ from bot.schema import Article, Chunk
 
 EF_SEARCH = 128  # Chroma's default (10) gives poor recall; measured in BENCHMARKS.md
 STALE_PENDING_S = 900  # a pending record older than this was left by a crash, not a live writer
+_HOST = socket.gethostname()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,60}$")
 _PAGE = 2000  # records per Chroma read/write call (well under its max batch size)
 
@@ -599,13 +602,12 @@ class Store:
         return True
 
     def repair(self) -> list[str]:
-        """Remove what an interrupted write left behind: articles pending for longer than any
-        live write takes (a younger pending record may be another process mid-write)."""
+        """Remove what an interrupted write left behind: articles whose writer is gone. A
+        writer on this host is checked by its pid, at once; one on another host (a shared
+        Chroma server) counts as gone when its record is older than any live write takes."""
         self._follow()
         got = self._call(self._articles.get, where={"state": "pending"}, include=["metadatas"])
-        now = time.time()
-        stale = [i for i, m in zip(got["ids"], got["metadatas"])
-                 if now - float(m.get("pending_since") or 0) > STALE_PENDING_S]
+        stale = [i for i, m in zip(got["ids"], got["metadatas"]) if _writer_gone(m)]
         for article_id in stale:
             self._delete_chunks(article_id)
             self._call(self._articles.delete, ids=[article_id])
@@ -681,7 +683,25 @@ def _article_key(article_id: str, meta: dict) -> ArticleKey:
 
 
 def _pending() -> dict[str, Any]:
-    return {"state": "pending", "pending_since": time.time()}
+    return {"state": "pending", "pending_since": time.time(), "pending_host": _HOST,
+            "pending_pid": os.getpid()}
+
+
+def _writer_gone(meta: dict[str, Any]) -> bool:
+    if time.time() - float(meta.get("pending_since") or 0) > STALE_PENDING_S:
+        return True
+    if meta.get("pending_host") != _HOST:
+        return False
+    pid = int(meta.get("pending_pid") or 0)
+    if pid == os.getpid():
+        return False  # this process is mid-write (another thread)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
 
 
 def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:

@@ -191,6 +191,26 @@ def test_repair_leaves_a_live_writers_pending_article_alone(seeded):
     assert store.chunks_of(article_id) == []
 
 
+def test_repair_checks_a_writer_on_this_host_by_its_pid(seeded):
+    import socket
+    import subprocess
+    import sys
+
+    store = seeded.store()
+    article_id = seeded.articles()[0].article_id
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store._articles.update(ids=[article_id], metadatas=[{
+            "state": "pending", "pending_since": time.time(), "pending_host": socket.gethostname(),
+            "pending_pid": writer.pid}])
+        assert store.repair() == []  # alive: mid-write
+    finally:
+        writer.kill()
+        writer.wait()
+    assert store.repair() == [article_id]  # killed: its half-write goes at once
+    assert store.chunks_of(article_id) == []
+
+
 # -- several processes on one server ----------------------------------------------------------
 
 TOWNS = ["Arden", "Brisk", "Calder", "Dunmore", "Elsworth", "Fenwick", "Garrow", "Holm"]
