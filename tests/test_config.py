@@ -44,3 +44,10 @@ def test_env_example_lists_every_setting():
     example = (ROOT / ".env.example").read_text()
     for env, _, _ in describe():
         assert f"# {env}=" in example, f"{env} missing from .env.example"
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n\n#", 1)[0]
+    for env, _default, _help in describe():
+        assert f"`{env}`" in table, f"{env} missing from the README's configuration table"
