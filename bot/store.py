@@ -116,6 +116,19 @@ def reopen_client(settings: Settings, seen_epoch: int) -> None:
         _epochs[key] += 1
 
 
+def close_clients() -> None:
+    """Close every client this process opened, releasing their files; a Store still in use
+    reopens on its next call. For hosts that open many stores (the test suite)."""
+    with _clients_lock:
+        for key, client in _clients.items():
+            try:
+                client.close()
+            except Exception:
+                pass
+            _epochs[key] += 1
+        _clients.clear()
+
+
 def _connect(settings: Settings) -> Any:
     if not settings.chroma_url:
         return _connect_embedded(settings)

@@ -53,6 +53,12 @@ def clean_env(monkeypatch, tmp_path):
             monkeypatch.delenv(key)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
+    yield
+    # Each test opens stores in its own tmp_path; without this their files stay open and a
+    # long run passes 1,024 descriptors, where select() (pexpect) fails.
+    from bot.store import close_clients
+
+    close_clients()
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def spawn(work: Path, *args: str, env: dict | None = None) -> pexpect.spawn:
     full.update(env or {})
     child = pexpect.spawn(sys.executable, ["-m", "bot", "--store-dir", "store", "chat", *args],
                           cwd=str(work), env=full, dimensions=(40, 120), encoding="utf-8",
-                          timeout=TIMEOUT)
+                          timeout=TIMEOUT, use_poll=True)
     child.expect_exact(PROMPT)
     return child
 

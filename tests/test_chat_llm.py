@@ -76,7 +76,7 @@ def test_llm_chat_condenses_streams_and_cancels(settings):
                    BOT_STORE_DIR=str(settings.store_dir), OPENAI_BASE_URL=server.base_url,
                    BOT_LLM_RETRIES="0", BOT_LLM_TIMEOUT="30")
         child = pexpect.spawn(sys.executable, ["-m", "bot", "chat"], env=env, encoding="utf-8",
-                              dimensions=(40, 120), timeout=120)
+                              dimensions=(40, 120), timeout=120, use_poll=True)
         try:
             child.expect_exact("bot>")
             child.sendline("What range was claimed?")

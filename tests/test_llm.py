@@ -305,7 +305,7 @@ def test_cli_prints_the_answer_while_it_streams_then_the_verified_sources(
     env = {**os.environ, **cli_env(llm_settings, OPENAI_BASE_URL=openai_server.base_url),
            "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "bot", "ask", QUESTION], env=env,
-                          encoding="utf-8", dimensions=(40, 160), timeout=90)
+                          encoding="utf-8", dimensions=(40, 160), timeout=90, use_poll=True)
     child.logfile_read = transcript = io.StringIO()
     try:
         child.expect("KCNA claimed that")  # shown while the reply is still incomplete
