@@ -274,7 +274,8 @@ class Store:
 
     def _state(self) -> Any:
         try:
-            return self.client.get_collection(f"bot-{self.name}-state", embedding_function=None)
+            return self._retry(self.client.get_collection, f"bot-{self.name}-state",
+                               embedding_function=None)
         except Exception as e:
             if not _is_not_found(e):
                 raise self._error(e) from None
@@ -372,7 +373,8 @@ class Store:
         """Changes on every write by any process, and on a reindex: caches (BM25) key on it."""
         self._follow()
         try:
-            col = self.client.get_collection(self._layout["chunks"], embedding_function=None)
+            col = self._retry(self.client.get_collection, self._layout["chunks"],
+                              embedding_function=None)
         except Exception as e:
             if not _is_not_found(e) or self._pinned:
                 raise self._error(e) from None
@@ -662,11 +664,41 @@ class Store:
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return self._retry(fn, *args, **kwargs)
         except StoreError:
             raise
         except Exception as e:
             raise self._error(e) from None
+
+    def _retry(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a Chroma method; if it fails because another thread reopened this location's
+        client (closing the one `fn` is bound to) meanwhile, call it again on the new client."""
+        for _ in range(3):
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                fresh = self._rebound(fn)
+                if fresh is None:
+                    raise
+                fn = fresh
+        return fn(*args, **kwargs)
+
+    def _rebound(self, fn: Any) -> Any:
+        """`fn` on this location's current client when it is bound to a client (or a
+        collection of one) that a reopen replaced; None when it is not, so the failure stands."""
+        owner, name = getattr(fn, "__self__", None), getattr(fn, "__name__", None)
+        if owner is None or name is None or self.settings.chroma_url:
+            return None
+        self._current()
+        api = getattr(self.client, "_server", None)
+        if hasattr(owner, "get_collection"):  # a client
+            return getattr(self.client, name) if owner is not self.client else None
+        if api is None or getattr(owner, "_client", api) is api:
+            return None  # a collection of the current client: a real failure
+        col = next((c for c in self._cols.values() if c.name == owner.name), None)
+        if col is None:
+            col = self.client.get_collection(owner.name, embedding_function=None)
+        return getattr(col, name)
 
 
 def _is_ours(full_name: str, name: str) -> bool:
