@@ -99,6 +99,16 @@ def open_client(settings: Settings) -> Any:
         return _clients[key]
 
 
+def current_client(settings: Settings) -> tuple[Any, int]:
+    """This location's client and its epoch, read together (a reopen changes both)."""
+    key = _client_key(settings)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _connect(settings)
+            _epochs[key] = _epochs.get(key, 0) + 1
+        return _clients[key], _epochs[key]
+
+
 def reopen_client(settings: Settings, seen_epoch: int) -> None:
     """Close and reopen an embedded store's client. The embedded Chroma keeps its vector index
     in memory and does not see vectors another process wrote until it is reopened; every
@@ -244,8 +254,8 @@ class Store:
             raise StoreError(f"collection name {self.name!r}: use 1-61 letters, digits, '-' or '_'")
         self.embedding_model = embedding_model
         self._key = _client_key(settings)
-        self.client = open_client(settings)
-        self._epoch = _epochs[self._key]
+        self.client, self._epoch = current_client(settings)
+        self._rebinding = threading.RLock()
         self._pinned = layout is not None
         self._check = check_model
         self._layout: dict[str, str] = {}
@@ -310,10 +320,16 @@ class Store:
 
     def _current(self) -> None:
         """Rebind if this location's client was reopened (by this Store or another)."""
-        if _epochs.get(self._key) != self._epoch:
-            self.client = open_client(self.settings)
-            self._epoch = _epochs[self._key]
-            self._bind(self._layout, force=True)
+        if _epochs.get(self._key) == self._epoch:
+            return
+        # One thread rebinds while the others wait; client and epoch are read together, so a
+        # later reopen is always noticed. (A thread that reads the collections mid-rebind gets
+        # the old ones, and `_retry` moves its call to the new client.)
+        with self._rebinding:
+            client, epoch = current_client(self.settings)
+            if epoch != self._epoch:
+                self.client, self._epoch = client, epoch
+                self._bind(self._layout, force=True)
 
     @property
     def _chunks(self) -> Any:
@@ -673,11 +689,14 @@ class Store:
     def _retry(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call a Chroma method; if it fails because another thread reopened this location's
         client (closing the one `fn` is bound to) meanwhile, call it again on the new client."""
-        for _ in range(3):
+        for _ in range(4):
             try:
                 return fn(*args, **kwargs)
             except Exception:
-                fresh = self._rebound(fn)
+                try:
+                    fresh = self._rebound(fn)
+                except Exception:
+                    fresh = fn  # yet another reopen closed the client we rebound to: again
                 if fresh is None:
                     raise
                 fn = fresh
@@ -689,16 +708,13 @@ class Store:
         owner, name = getattr(fn, "__self__", None), getattr(fn, "__name__", None)
         if owner is None or name is None or self.settings.chroma_url:
             return None
-        self._current()
-        api = getattr(self.client, "_server", None)
+        client, _ = current_client(self.settings)
+        api = getattr(client, "_server", None)
         if hasattr(owner, "get_collection"):  # a client
-            return getattr(self.client, name) if owner is not self.client else None
+            return getattr(client, name) if owner is not client else None
         if api is None or getattr(owner, "_client", api) is api:
             return None  # a collection of the current client: a real failure
-        col = next((c for c in self._cols.values() if c.name == owner.name), None)
-        if col is None:
-            col = self.client.get_collection(owner.name, embedding_function=None)
-        return getattr(col, name)
+        return getattr(client.get_collection(owner.name, embedding_function=None), name)
 
 
 def _is_ours(full_name: str, name: str) -> bool:
