@@ -99,6 +99,16 @@ def open_client(settings: Settings) -> Any:
         return _clients[key]
 
 
+def current_client(settings: Settings) -> tuple[Any, int]:
+    """This location's client and its epoch, read together (a reopen changes both)."""
+    key = _client_key(settings)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _connect(settings)
+            _epochs[key] = _epochs.get(key, 0) + 1
+        return _clients[key], _epochs[key]
+
+
 def reopen_client(settings: Settings, seen_epoch: int) -> None:
     """Close and reopen an embedded store's client. The embedded Chroma keeps its vector index
     in memory and does not see vectors another process wrote until it is reopened; every
@@ -257,8 +267,8 @@ class Store:
             raise StoreError(f"collection name {self.name!r}: use 1-61 letters, digits, '-' or '_'")
         self.embedding_model = embedding_model
         self._key = _client_key(settings)
-        self.client = open_client(settings)
-        self._epoch = _epochs[self._key]
+        self.client, self._epoch = current_client(settings)
+        self._rebinding = threading.RLock()
         self._pinned = layout is not None
         self._check = check_model
         self._layout: dict[str, str] = {}
@@ -287,7 +297,8 @@ class Store:
 
     def _state(self) -> Any:
         try:
-            return self.client.get_collection(f"bot-{self.name}-state", embedding_function=None)
+            return self._retry(self.client.get_collection, f"bot-{self.name}-state",
+                               embedding_function=None)
         except Exception as e:
             if not _is_not_found(e):
                 raise self._error(e) from None
@@ -322,10 +333,16 @@ class Store:
 
     def _current(self) -> None:
         """Rebind if this location's client was reopened (by this Store or another)."""
-        if _epochs.get(self._key) != self._epoch:
-            self.client = open_client(self.settings)
-            self._epoch = _epochs[self._key]
-            self._bind(self._layout, force=True)
+        if _epochs.get(self._key) == self._epoch:
+            return
+        # One thread rebinds while the others wait; client and epoch are read together, so a
+        # later reopen is always noticed. (A thread that reads the collections mid-rebind gets
+        # the old ones, and `_retry` moves its call to the new client.)
+        with self._rebinding:
+            client, epoch = current_client(self.settings)
+            if epoch != self._epoch:
+                self.client, self._epoch = client, epoch
+                self._bind(self._layout, force=True)
 
     @property
     def _chunks(self) -> Any:
@@ -385,7 +402,8 @@ class Store:
         """Changes on every write by any process, and on a reindex: caches (BM25) key on it."""
         self._follow()
         try:
-            col = self.client.get_collection(self._layout["chunks"], embedding_function=None)
+            col = self._retry(self.client.get_collection, self._layout["chunks"],
+                              embedding_function=None)
         except Exception as e:
             if not _is_not_found(e) or self._pinned:
                 raise self._error(e) from None
@@ -675,11 +693,41 @@ class Store:
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return self._retry(fn, *args, **kwargs)
         except StoreError:
             raise
         except Exception as e:
             raise self._error(e) from None
+
+    def _retry(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a Chroma method; if it fails because another thread reopened this location's
+        client (closing the one `fn` is bound to) meanwhile, call it again on the new client."""
+        for _ in range(4):
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                try:
+                    fresh = self._rebound(fn)
+                except Exception:
+                    fresh = fn  # yet another reopen closed the client we rebound to: again
+                if fresh is None:
+                    raise
+                fn = fresh
+        return fn(*args, **kwargs)
+
+    def _rebound(self, fn: Any) -> Any:
+        """`fn` on this location's current client when it is bound to a client (or a
+        collection of one) that a reopen replaced; None when it is not, so the failure stands."""
+        owner, name = getattr(fn, "__self__", None), getattr(fn, "__name__", None)
+        if owner is None or name is None or self.settings.chroma_url:
+            return None
+        client, _ = current_client(self.settings)
+        api = getattr(client, "_server", None)
+        if hasattr(owner, "get_collection"):  # a client
+            return getattr(client, name) if owner is not client else None
+        if api is None or getattr(owner, "_client", api) is api:
+            return None  # a collection of the current client: a real failure
+        return getattr(client.get_collection(owner.name, embedding_function=None), name)
 
 
 def _is_ours(full_name: str, name: str) -> bool:

@@ -60,6 +60,24 @@ def test_a_chunk_another_process_deleted_is_skipped_not_a_crash(stocked, stories
     assert gone not in {c.article_id for c in again.citations}
 
 
+def test_a_call_on_a_client_another_thread_reopened_goes_to_the_new_client(stocked, stories):
+    """When another process writes, the first thread to notice reopens the embedded client and
+    closes the old one; a thread of the same process already holding the old client's
+    collection must not fail (bench/concurrency.py saw 6 of 50 threads fail with Chroma's
+    "'RustBindingsAPI' object has no attribute 'bindings'")."""
+    from bot.embeddings import LOCAL_MODEL
+    from bot.store import Store, reopen_client
+
+    store = Store(stocked, LOCAL_MODEL)
+    stale_get = store._articles.get  # what a thread has in hand when another thread reopens
+    stale_client_get = store.client.get_collection
+    reopen_client(stocked, store._epoch)
+    got = store._call(stale_get, where={"state": "ready"}, include=[])
+    assert len(got["ids"]) == len(stories)
+    assert store._call(stale_client_get, store._layout["chunks"], embedding_function=None)
+    assert store.generation()
+
+
 def test_fifty_questions_at_once_through_one_bot_while_another_process_ingests(
         stocked, stories, openai_server, tmp_path, monkeypatch):
     built = []
