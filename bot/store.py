@@ -91,12 +91,7 @@ def _client_key(settings: Settings) -> tuple:
 
 def open_client(settings: Settings) -> Any:
     """A Chroma client, one per process and location (Chroma dislikes two for one path)."""
-    key = _client_key(settings)
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = _connect(settings)
-            _epochs[key] = _epochs.get(key, 0) + 1
-        return _clients[key]
+    return current_client(settings)[0]
 
 
 def current_client(settings: Settings) -> tuple[Any, int]:
