@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=None, help="passages per question (default: settings)")
     ap.add_argument("--baseline", action="store_true",
                     help="also run the spine's original answerer (bench/baseline_extractive.py)")
+    ap.add_argument("--baseline-only", action="store_true", help="run only that baseline")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep stores and an embedding cache here between runs (e.g. bench/out/cache)")
     ap.add_argument("--json", type=Path, default=None, help="write summaries and per-question results")
@@ -345,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         bench = open_bench(set_name, args.cache)
         k = args.k or bench.bot.settings.top_k
         answerers = {"method": make_answerer(bench, "method")}
-        if args.baseline:
-            answerers = {"baseline": make_answerer(bench, "baseline"), **answerers}
+        if args.baseline or args.baseline_only:
+            answerers = {"baseline": make_answerer(bench, "baseline"),
+                         **({} if args.baseline_only else answerers)}
         qs = select(bench.questions, args.fold, args.limit, args.seed)
         results = run_set(bench, answerers, qs, k)
         for name, rs in results.items():

@@ -271,15 +271,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fold", choices=["A", "B"], default="A", help="articles to train on")
     ap.add_argument("--out", type=Path, default=ex.MODEL_PATH)
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "cache")
-    ap.add_argument("--max-false-refusal", type=float, default=0.06)
+    ap.add_argument("--max-false-refusal", type=float, default=0.03)
     ap.add_argument("--off-topic", type=int, default=300,
                     help="unrelated questions added to the refusal model's training")
+    ap.add_argument("--refusal-only", action="store_true",
+                    help="refit only the refusal model of --out (after a change to its features)")
     ap.add_argument("--limit", type=int, default=None, help="train on a subset (development)")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     empty = lambda: ex.LinearModel({})  # noqa: E731
 
+    if args.refusal_only:  # keep the rankers of --out, refit the refusal model only
+        model = ex.load_model(str(args.out))
+        b11 = eval_qa.open_bench("squad11", args.cache)
+        qs11 = eval_qa.select(b11.questions, args.fold, args.limit, 0)
+        return fit_refusal(args, b11, model, qs11, b11.bot.settings.top_k)
     b11 = eval_qa.open_bench("squad11", args.cache)
     k = b11.bot.settings.top_k
     model = ex.QAModel(empty(), empty(), empty(), 1.0)
@@ -310,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     log(f"span ranker: {len(groups)} questions")
     model.span = ex.LinearModel(train_softmax(groups, targets, min_count=5))
     b11.embedder.save()
+    return fit_refusal(args, b11, model, qs11, k)
 
+
+def fit_refusal(args: argparse.Namespace, b11: eval_qa.Bench, model: ex.QAModel,
+                qs11: list[dict], k: int) -> int:
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     b20 = eval_qa.open_bench("squad20", args.cache)
     ans20 = ex.ExtractiveAnswerer(b20.embedder, b20.bot.retriever().idf, model=model)
     qs20 = eval_qa.select(b20.questions, args.fold, args.limit, 0)
@@ -330,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     model.refusal = ex.LinearModel(w, bias)
     probs = np.array([ex._sigmoid(model.refusal.score(r)) for r in rows])
     y = np.array(labels)
+    for fr in (0.02, 0.03, 0.05, 0.1, 0.15):
+        t = pick_threshold(probs, y, fr)
+        log(f"  false refusals {fr:.2f}: threshold {t:.3f}, refuses {(probs[y == 1] > t).mean():.3f}")
     model.refuse_above = pick_threshold(probs, y, args.max_false_refusal)
     refused = probs > model.refuse_above
     log(f"refusal on training questions: {refused[y == 1].mean():.3f} of unanswerable, "

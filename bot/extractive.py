@@ -535,7 +535,6 @@ def refusal_features(q: QuestionInfo, ranked: list[Candidate], probs: np.ndarray
         "absent_count": float(len(missing)),
         "absent_caps": float(len(caps - seen_words)),
         "n_terms": float(len(q.terms)),
-        f"wh={q.wh}": 1.0,
     }
     if span_probs is not None and len(span_probs):
         f["span_prob"] = float(span_probs.max())
@@ -571,6 +570,19 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+STRICT_TYPES = ("distance", "duration")  # a question that names these wants that shape
+
+
+def typed(q: QuestionInfo, spans: list[tuple[Span, Candidate]]) -> list[tuple[Span, Candidate]]:
+    """A question asking how far or how long gets a distance or a duration when the top
+    sentences hold one: these shapes are rare in the training questions, so the span ranker
+    alone under-rates them."""
+    if not q.types or q.types[0] not in STRICT_TYPES:
+        return spans
+    shaped = [sc for sc in spans if PATTERNS[q.types[0]].fullmatch(sc[0].text)]
+    return shaped or spans
 
 
 def rerank_features(q: QuestionInfo, c: Candidate, rank: int, prob: float,
@@ -706,10 +718,15 @@ class ExtractiveAnswerer:
                 s.features["sent_rank0"] = float(rank == 0)
                 s.score = m.span.score(s.features)
                 spans.append((s, c))
+        spans = typed(q, spans)
         spans.sort(key=lambda sc: sc[0].score, reverse=True)
         span_probs = _softmax(np.array([s.score for s, _ in spans])) if spans else None
         feats = refusal_features(q, ranked, probs, span_probs, self._question_idf(q))
-        feats.update({f"r_{k}": v for k, v in rerank[0].items() if not k.startswith("wh=")})
+        # Only plain numbers: crossed indicator features (question word, wanted type) let the
+        # refusal model memorise which kinds of question its few training articles left
+        # unanswered.
+        feats.update({f"r_{k}": v for k, v in rerank[0].items()
+                      if not k.startswith(("wh=", "want=", "s1_rank="))})
         return Analysis(ranked, probs, rerank, spans, span_probs, feats,
                         _sigmoid(m.refusal.score(feats)))
 
