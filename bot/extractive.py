@@ -585,6 +585,23 @@ def typed(q: QuestionInfo, spans: list[tuple[Span, Candidate]]) -> list[tuple[Sp
     return shaped or spans
 
 
+_LEADING_QUALIFIER = re.compile(
+    r"\b(?:more than|less than|fewer than|about|around|nearly|almost|over|under|up to|"
+    r"approximately|at least|at most|roughly|just over|just under)\s+$", re.I)
+_QUANTITY = re.compile(rf"(?:{_NUMBER})\b", re.I)
+
+
+def with_qualifier(sentence: str, span: Span) -> Span:
+    """A quantity keeps the word that qualifies it: "more than two and a half hours", not
+    "two and a half hours" (the bare number says something the source does not)."""
+    if not _QUANTITY.match(span.text):
+        return span
+    m = _LEADING_QUALIFIER.search(sentence, 0, span.start)
+    if not m:
+        return span
+    return Span(m.start(), span.end, sentence[m.start():span.end], span.features, span.score)
+
+
 def rerank_features(q: QuestionInfo, c: Candidate, rank: int, prob: float,
                     logits: tuple[np.ndarray, np.ndarray] | None,
                     align: dict[str, float]) -> dict[str, float]:
@@ -732,7 +749,10 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: list[Passage],
                query_vector: np.ndarray | None = None) -> Draft:
-        a = self.analyse(question, passages, query_vector)
+        return self.draft(question, self.analyse(question, passages, query_vector))
+
+    def draft(self, question: str, a: Analysis | None) -> Draft:
+        """The answer the analysis supports: the best sentence(s) and the short answer."""
         if a is None or a.refuse_prob > self.model.refuse_above:
             return Draft(statements=[], refused=True, mode="extractive")
         best = [a.ranked[0]]
@@ -741,9 +761,10 @@ class ExtractiveAnswerer:
         short = None
         if a.spans:
             span, sentence = a.spans[0]
-            if sentence not in best:  # the short answer must sit in a shown sentence
-                best.append(sentence)
-            short = span.text
+            # The sentence that holds the short answer is cited first: it is the evidence
+            # for what the answer says (measured on fold A: evidence@1 +0.006 to +0.008).
+            best = [sentence] + [c for c in best if c is not sentence]
+            short = with_qualifier(sentence.text, span).text
         statements = [DraftStatement(c.text, [Quote(c.article_id, c.text, c.start)]) for c in best]
         return Draft(statements=statements, short_answer=short, mode="extractive")
 

@@ -231,11 +231,15 @@ Sources
 more than two and a half hours
 
 The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said. [1]
+Thursday's firing was the sixth time North Korea has launched projectiles this year. [2]
 
 Sources
 [1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
     seeds/000_f7985a03bbf30fbd.txt · chars 695–832
     "The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said."
+[2] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
+    seeds/000_f7985a03bbf30fbd.txt · chars 2474–2558
+    "Thursday's firing was the sixth time North Korea has launched projectiles this year."
 
 > /history
 1. What range was claimed?

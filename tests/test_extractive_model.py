@@ -54,3 +54,28 @@ def test_word_states_line_up_with_the_tokens():
     words = ex.word_states(offsets, states, toks)
     assert words.shape == (len(toks), ex.READER_DIM)
     assert abs(float((words[0] ** 2).sum()) - 1.0) < 1e-4  # every token found its wordpieces
+
+
+def test_a_quantity_keeps_its_qualifier():
+    sentence = "The two cruise missiles flew for more than two and a half hours before landing."
+    start = sentence.index("two and a half")
+    bare = ex.Span(start, start + len("two and a half hours"), "two and a half hours", {})
+    kept = ex.with_qualifier(sentence, bare)
+    assert kept.text == "more than two and a half hours"
+    assert sentence[kept.start:kept.end] == kept.text  # still an exact span of the sentence
+    # Only quantities take one: a name after "about" is not widened.
+    s2 = "They talked about Kim Jong Un."
+    name = ex.Span(s2.index("Kim"), len(s2) - 1, "Kim Jong Un", {})
+    assert ex.with_qualifier(s2, name).text == "Kim Jong Un"
+    # "some" is not a qualifier (the determiner is too often something else).
+    s3 = "Some 5 million people left."
+    n = ex.Span(5, 14, "5 million", {})
+    assert ex.with_qualifier(s3, n).text == "5 million"
+
+
+def test_the_short_answer_sentence_is_cited_first(seeded):
+    # Whatever the ranker's order, the first citation holds the short answer it supports.
+    for question in ("What range was claimed?", "How long did the cruise missiles fly?"):
+        answer = seeded.ask(question)
+        assert not answer.refused and answer.short_answer
+        assert answer.short_answer in answer.citations[0].quote
