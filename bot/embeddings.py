@@ -94,6 +94,28 @@ class LocalEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def token_states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each text, its wordpieces' (start, end) character offsets and their contextual
+        states (the model's last layer, before pooling); [CLS]/[SEP] left out. The offline
+        answerer reads these to judge phrases inside a sentence."""
+        if not texts:
+            return []
+        self._load()
+        assert self._tokenizer is not None and self._session is not None
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        for b in range(0, len(texts), self.batch_size):
+            encs = self._tokenizer.encode_batch(list(texts[b:b + self.batch_size]))
+            ids = np.array([e.ids for e in encs], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                              "token_type_ids": np.zeros_like(ids)})[0]
+            for e, h in zip(encs, hidden):
+                keep = [i for i, (m, sp) in enumerate(zip(e.attention_mask, e.special_tokens_mask))
+                        if m and not sp]
+                out.append((np.array([e.offsets[i] for i in keep], dtype=np.int64).reshape(-1, 2),
+                            h[keep].astype(np.float32)))
+        return out
+
 
 class OpenAIEmbedder:
     """Any OpenAI-compatible /v1/embeddings endpoint through langchain-openai.

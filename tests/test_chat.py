@@ -76,7 +76,8 @@ def test_terminal_session_ask_follow_up_sources_open_history_quit(work):
     child.expect(words("more than two and a half hours"))
     child.expect_exact(PROMPT)
 
-    child.sendline("/open 1")
+    # The ranker's best sentence is [1]; the one holding the short answer is [2].
+    child.sendline("/open 2")
     child.expect_exact("chars 695–832 of 3112")
     child.expect(words("The two cruise missiles flew for more than two and a half hours"))
     child.expect(r"\(\d+ chars after\)")  # a window around the span, not the whole article
@@ -230,10 +231,14 @@ Sources
 (searched: How long did they fly? — North Korea missiles)
 more than two and a half hours
 
-The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said. [1]
+Thursday's firing was the sixth time North Korea has launched projectiles this year. [1]
+The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said. [2]
 
 Sources
 [1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
+    seeds/000_f7985a03bbf30fbd.txt · chars 2474–2558
+    "Thursday's firing was the sixth time North Korea has launched projectiles this year."
+[2] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
     seeds/000_f7985a03bbf30fbd.txt · chars 695–832
     "The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said."
 
@@ -244,7 +249,7 @@ Sources
    (searched: How long did they fly? — North Korea missiles)
    → more than two and a half hours
 
-> /open 1
+> /open 2
 North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
 {article_id} · seeds/000_f7985a03bbf30fbd.txt · chars 695–832 of 3112
 
@@ -268,7 +273,7 @@ Unlike the firing of ballistic missiles, cruise missile launches do not fall und
 
 
 def test_transcript(work):
-    script = ("What range was claimed?\nHow long did they fly?\n/history\n/open 1\n/quit\n"
+    script = ("What range was claimed?\nHow long did they fly?\n/history\n/open 2\n/quit\n"
               "This line is never read\n")
     r = chat(work, input=script)
     assert r.returncode == 0, r.stderr
