@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import sys
 import threading
 
@@ -17,7 +16,7 @@ from bot import Bot
 from bot.citations import REFUSAL, check
 from bot.llm import LLMAuthError, condense, format_passages, prompt_text
 from bot.schema import AnswerDelta, AnswerDone
-from tests.conftest import ROOT, SEEDS, run_cli
+from tests.conftest import ROOT, SEEDS, free_port, run_cli
 from tests.openai_server import Reply
 
 QUESTION = "What range was claimed?"
@@ -61,12 +60,6 @@ def kcna_answer(body: dict) -> Reply:
     """A well-behaved model: one attributed statement quoting the passage that says it."""
     return Reply.tool_call("answer", answer_args(
         (KCNA_STATEMENT, [(pid_with(body, RANGE_QUOTE), RANGE_QUOTE)]), short="1,800 kilometers"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

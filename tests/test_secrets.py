@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import traceback
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from bot import Bot
 from bot.config import Settings
 from tests import fakeslack as fs
-from tests.conftest import SEEDS, run_cli
+from tests.conftest import SEEDS, free_port, run_cli
 from tests.known_secrets import MARK, SECRETS
 from tests.openai_server import Reply
 
@@ -33,12 +32,6 @@ def assert_clean(*texts: str) -> None:
     for name, value in SECRETS.items():
         assert value not in everything, f"{name} leaked"
     assert MARK not in everything, "part of a secret leaked"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -77,9 +70,9 @@ def test_cli_commands_and_their_failures_never_show_a_secret(env, openai_server,
     openai_server.queue_chat(Reply.error(401, ECHO_401))
     assert "rejected" in cli("ask", "What range was claimed?", "--json", expect=2)
     cli("ask", "What range was claimed?", "--json",
-        OPENAI_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1")
+        OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1")
     # A key-bearing base URL is shown without its password.
-    url = f"http://user:{KEY}@127.0.0.1:{closed_port()}/v1"
+    url = f"http://user:{KEY}@127.0.0.1:{free_port()}/v1"
     cli("ask", "What range was claimed?", OPENAI_BASE_URL=url)
     cli("config", OPENAI_BASE_URL=url)
     # Embeddings over HTTP with a rejected key: a failed input, not a traceback.
@@ -87,7 +80,7 @@ def test_cli_commands_and_their_failures_never_show_a_secret(env, openai_server,
     cli("ingest", str(SEEDS), expect=1, BOT_EMBEDDINGS="openai",
         BOT_STORE_DIR=str(tmp_path / "store2"))
     # A Chroma server that is down, with a token configured.
-    cli("sources", expect=1, BOT_CHROMA_URL=f"http://127.0.0.1:{closed_port()}")
+    cli("sources", expect=1, BOT_CHROMA_URL=f"http://127.0.0.1:{free_port()}")
     # Bad configuration.
     cli("ask", "x", expect=1, BOT_TOP_K="many")
     cli("ask", "x", expect=1, BOT_EMBEDDINGS="quantum")
@@ -97,7 +90,7 @@ def test_cli_commands_and_their_failures_never_show_a_secret(env, openai_server,
         cli("slack", expect=1, SLACK_API_URL=fake.api_url)
     finally:
         fake.close()
-    cli("slack", expect=1, SLACK_API_URL=f"http://127.0.0.1:{closed_port()}/api/")
+    cli("slack", expect=1, SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/")
     assert_clean(*outputs)
 
 
@@ -119,7 +112,7 @@ def test_errors_logs_and_reprs_never_carry_a_secret(settings, openai_server, cap
         bot.ask("What range was claimed?")
     errors.append(auth.value)
     with pytest.raises(Exception) as chroma:
-        Bot(conf.with_(chroma_url=f"http://127.0.0.1:{closed_port()}")).store()
+        Bot(conf.with_(chroma_url=f"http://127.0.0.1:{free_port()}")).store()
     errors.append(chroma.value)
     openai_server.queue_embeddings(Reply.error(401, ECHO_401))
     report = Bot(conf.with_(embeddings="openai", store_dir=conf.store_dir.parent / "s2")).ingest([SEEDS])
