@@ -152,12 +152,14 @@ def ask_cmd(
 
 
 @app.command("show")
-def show_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Article id (see bot sources)."),
+def show_cmd(ctx: typer.Context,
+             article_id: str = typer.Argument(..., help="Article id, or a unique prefix of it (see bot sources)."),
              json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Print an article's stored text and metadata."""
     from bot import render
 
-    article = _bot(ctx).article(article_id)
+    bot = _bot(ctx)
+    article = bot.article(bot.resolve_id(article_id))
     if article is None:
         _fail(f"{article_id}: no such article; list them with: bot sources")
     if json_out:
@@ -167,23 +169,67 @@ def show_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Art
 
 
 @app.command("sources")
-def sources_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """List the articles in the store."""
+def sources_cmd(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before (YYYY-MM-DD)."),
+) -> None:
+    """List the articles in the store, newest first: title, source, date, chunks and id."""
     from bot import render
+    from bot.briefing import check_date
+    from bot.retrieval import Filters
 
-    arts = _bot(ctx).articles(with_text=False)
+    filters = Filters(source=source, since=check_date(since, "--since"),
+                      until=check_date(until, "--until"))
+    rows = _bot(ctx).catalog(filters)
     if json_out:
-        out.print(render.to_json([a.to_dict(with_text=False) for a in arts]), markup=False)
+        out.print(render.to_json([{**a.to_dict(with_text=False), "chunks": n} for a, n in rows]),
+                  markup=False)
+    elif not rows and not filters.empty:
+        out.print("No articles match these filters; list them all with: bot sources", markup=False)
     else:
-        render.article_list(out, arts)
+        render.article_table(out, rows)
 
 
 @app.command("forget")
-def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Article id.")) -> None:
-    """Remove an article and all its chunks."""
-    if not _bot(ctx).forget(article_id):
-        _fail(f"{article_id}: no such article; list them with: bot sources")
-    out.print(f"forgot {article_id}", markup=False)
+def forget_cmd(
+    ctx: typer.Context,
+    article_ids: Optional[list[str]] = typer.Argument(
+        None, help="Article ids, or unique prefixes of them (see bot sources)."),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="Forget every article whose source contains this "
+                               "(see which first with: bot sources --source TEXT)."),
+) -> None:
+    """Remove articles and all their chunks: by id (several at once), or by --source."""
+    from bot.errors import BotError
+    from bot.retrieval import Filters
+
+    if not article_ids and not source:
+        _fail("name what to forget: bot forget ID [ID...] or bot forget --source TEXT")
+    bot, failed = _bot(ctx), 0
+    targets: dict[str, str] = {}  # id -> what to call it
+    for wanted in article_ids or []:
+        try:
+            targets[bot.resolve_id(wanted)] = wanted
+        except BotError as e:
+            err.print(f"error: {e}", markup=False)
+            failed += 1
+    if source:
+        matched = bot.catalog(Filters(source=source))
+        if not matched:
+            err.print(f"error: --source {source!r}: no article's source contains it; "
+                      "list them with: bot sources", markup=False)
+            failed += 1
+        targets.update({a.article_id: a.source for a, _ in matched})
+    for article_id in targets:
+        if bot.forget(article_id):
+            out.print(f"forgot {article_id}", markup=False)
+        else:  # gone meanwhile (another process forgot it)
+            err.print(f"error: {article_id}: no such article; list them with: bot sources", markup=False)
+            failed += 1
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("stats")
@@ -224,13 +270,26 @@ def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
     """Print the effective settings (secrets masked)."""
     from bot import render
 
-    shown = _settings(ctx).masked()
+    settings = _settings(ctx)
+    shown = settings.masked()
     if json_out:
         out.print(render.to_json(shown), markup=False)
     else:
         width = max(map(len, shown))
         for key, value in shown.items():
             out.print(f"{key.ljust(width)}  {value}", markup=False)
+        out.print(f"\nstore in use: {_store_in_use(ctx, settings)}", markup=False)
+
+
+def _store_in_use(ctx: typer.Context, settings: Any) -> str:
+    """Which store the commands use, and why that one."""
+    from bot.config import hide_password
+    from bot.location import explain
+
+    if settings.chroma_url:
+        return f"the Chroma server at {hide_password(settings.chroma_url)} (BOT_CHROMA_URL)"
+    why = explain(flag=(ctx.obj or {}).get("store_dir") is not None)
+    return f"{Path(settings.store_dir).absolute()} ({why})"
 
 
 @app.command("slack")

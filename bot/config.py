@@ -27,7 +27,11 @@ def _setting(env: str, default: Any, help: str, secret: bool = False) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    store_dir: Path = _setting("BOT_STORE_DIR", Path(".bot"), "Where the embedded store lives.")
+    store_dir: Path = _setting(
+        "BOT_STORE_DIR", Path(".bot"),
+        "Where the embedded store lives; unset = the nearest .bot/ folder at or above the "
+        "current one, else the per-user data folder (bot config says which)."
+    )
     chroma_url: str = _setting("BOT_CHROMA_URL", "", "A Chroma server URL; empty = embedded store.")
     chroma_token: str = _setting(
         "BOT_CHROMA_TOKEN", "", "Token sent to the Chroma server (Authorization: Bearer).", True
@@ -106,6 +110,10 @@ class Settings:
         for name, value in (overrides or {}).items():
             if value is not None:
                 kwargs[name] = _coerce(name, getattr(cls, name), value)
+        if "store_dir" not in kwargs:  # not set anywhere: found as git finds a repository
+            from bot.location import find_store
+
+            kwargs["store_dir"] = find_store().path
         return cls(**kwargs)
 
     def __repr__(self) -> str:

@@ -426,6 +426,11 @@ class Store:
         found = [_article(i, d or "", m) for i, d, m in zip(got["ids"], docs, got["metadatas"])]
         return sorted(found, key=lambda a: (a.published or "", a.title))
 
+    def catalog(self) -> list[tuple[Article, int]]:
+        """Every ready article (without its text) with its number of chunks, in one read."""
+        got = self._call(self._articles.get, where={"state": "ready"}, include=["metadatas"])
+        return [(_article(i, "", m), int(m.get("n_chunks", 0))) for i, m in zip(got["ids"], got["metadatas"])]
+
     def iter_articles(self, ids: list[str] | None = None, page: int = 200) -> Iterator[Article]:
         """Every ready article (or those of `ids`) with its text, a page at a time (memory
         stays flat)."""
