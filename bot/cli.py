@@ -59,7 +59,7 @@ def ingest_cmd(
     from bot import render
 
     bot = _bot(ctx)
-    with _progress("Ingesting") as progress:
+    with _progress("Ingesting", "chunks") as progress:
         report = bot.ingest_feeds(paths, collection=collection, progress=progress) if feed else \
             bot.ingest(paths, collection=collection, progress=progress)
     for note in report.notes:
@@ -138,17 +138,61 @@ def ask_cmd(
     try:
         if out.is_terminal and not json_out:
             # Print the model's words as they arrive, then the verified answer in their place.
-            render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
-                                   show_timings=timings)
+            _log_ask(bot, render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
+                                                 show_timings=timings))
             return
         answer = bot.ask(question, k=k, filters=filters)
     finally:
         if warming:
             warming.join()
+    _log_ask(bot, answer)
     if json_out:
         out.print(render.to_json(answer.to_dict()), markup=False)
     else:
         render.answer(out, answer, show_timings=timings)
+
+
+def _log_ask(bot: Any, answer: Any) -> None:
+    """Keep the question and its answer for `bot log` (unless BOT_LOG is off); a log that
+    cannot be written costs a note, not the answer."""
+    from bot.history import History, HistoryError
+
+    if answer is None or not bot.settings.log_questions:
+        return
+    try:
+        history = History(bot.settings.store_dir, bot.settings.secrets)
+        try:
+            history.add_ask(answer, bot.settings.collection)
+        finally:
+            history.close()
+    except HistoryError as e:
+        err.print(f"note: not logged: {e}", markup=False)
+
+
+@app.command("log")
+def log_cmd(
+    ctx: typer.Context,
+    count: int = typer.Option(3, "--count", "-n", min=0, help="How many, newest first; 0 = all."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """The questions asked (bot ask and chat) with their answers and citations, newest first."""
+    from bot import render
+    from bot.history import DB_NAME, History
+
+    settings = _settings(ctx)
+    entries = []
+    if (Path(settings.store_dir) / DB_NAME).is_file():
+        history = History(settings.store_dir)
+        try:
+            entries = history.log(count or None)
+        finally:
+            history.close()
+    if json_out:
+        out.print(render.to_json([e.to_dict() for e in entries]), markup=False)
+    elif not entries:
+        out.print('Nothing asked yet. Ask with: bot ask "What happened?"', markup=False)
+    for entry in entries if not json_out else []:
+        render.log_entry(out, entry)
 
 
 @app.command("show")
@@ -257,7 +301,7 @@ def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
     """Re-chunk and re-embed every stored article, after changing BOT_EMBEDDINGS for one."""
     from bot import render
 
-    with _progress("Reindexing") as progress:
+    with _progress("Reindexing", "articles") as progress:
         report = _bot(ctx).reindex(progress=progress)
     if json_out:
         out.print(render.to_json(report.to_dict()), markup=False)
@@ -374,7 +418,7 @@ def brief_cmd(
 
     if fmt not in ("md", "html", "json"):
         _fail(f"--format {fmt!r}: use md, html or json")
-    with _progress("Briefing") as progress:
+    with _progress("Briefing", "steps") as progress:
         result = _bot(ctx).brief(since=since, until=until, topic=topic, source=source,
                                  max_points=max_points, progress=progress)
     text = {"md": briefing_render.markdown, "html": briefing_render.html,
@@ -396,18 +440,30 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 class _progress:
-    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    """A progress bar on stderr when it is a terminal (count, rate and time left); silent
+    otherwise, so piped output stays plain."""
 
-    def __init__(self, label: str):
-        self.label = label
+    def __init__(self, label: str, unit: str = ""):
+        self.label, self.unit = label, unit
         self.bar: Any = None
 
     def __enter__(self):
         if not err.is_terminal:
             return None
-        from rich.progress import Progress
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                                   TextColumn, TimeRemainingColumn)
 
-        self.bar = Progress(console=err, transient=True)
+        unit = self.unit
+
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Any:
+                from rich.text import Text
+
+                return Text(f"{task.speed:.1f} {unit}/s" if task.speed else "", style="dim")
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn(unit), Rate(), TimeRemainingColumn(),
+                            console=err, transient=True)
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=None)
         return self

@@ -54,6 +54,9 @@ class Settings:
     chunk_size: int = _setting("BOT_CHUNK_SIZE", 800, "Target chunk size in characters.")
     chunk_overlap: int = _setting("BOT_CHUNK_OVERLAP", 150, "Overlap between chunks (chars).")
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
+    log_questions: bool = _setting(
+        "BOT_LOG", True, "Keep each `bot ask` with its answer for `bot log` (chat keeps its own)."
+    )
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
     slack_bot_token: str = _setting("SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...) for the Web API.", True)

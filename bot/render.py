@@ -132,6 +132,18 @@ def one_line(text: str) -> str:
     return "".join(" " if ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 else ch for ch in text)
 
 
+def log_entry(console: Console, entry: Any) -> None:
+    """One question of `bot log` (a bot.history.LogEntry): when and where, then the answer."""
+    from datetime import datetime
+
+    when = datetime.fromisoformat(entry.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    where = "bot ask" if entry.kind == "ask" else f"chat {one_line(entry.session)}"
+    console.print(Text(f"{when}  {where}", style="dim"))
+    console.print(Text("> ", style="bold") + Text(one_line(entry.answer.question), style="bold"))
+    answer(console, entry.answer, quote_limit=200)
+    console.print()
+
+
 def shorten(text: str, limit: int) -> str:
     """`text` cut at a word boundary to about `limit` characters, with an ellipsis."""
     if len(text) <= limit:
