@@ -103,7 +103,7 @@ class Bot:
                progress: ingest.Progress | None = None) -> IngestReport:
         """Ingest files, folders and http(s) URLs (anything written scheme://... is taken
         as a URL); bad inputs are reported, the rest still goes in."""
-        from bot.fetch import load_urls, looks_like_url
+        from bot.articles import looks_like_url
 
         items = list(paths)
         urls = [str(p).strip() for p in items if looks_like_url(p)]
@@ -111,8 +111,11 @@ class Bot:
         articles = ingest.load_paths([p for p in items if not looks_like_url(p)], self.settings,
                                      report)
         if urls:
+            from bot.fetch import load_urls
+
             articles += load_urls(urls, self.settings, report)
-        report.merge(self.ingest_articles(articles, collection, progress))
+        if articles:  # nothing loaded (a mistyped path): no store to open, no model to load
+            report.merge(self.ingest_articles(articles, collection, progress))
         return report
 
     def ingest_urls(self, urls: Iterable[str], collection: str | None = None,

@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from bot.chroma_import import import_chromadb
 from bot.config import Settings
 from bot.errors import BotError
 from bot.schema import Article, Chunk
@@ -141,6 +142,7 @@ def _connect(settings: Settings) -> Any:
 
 
 def _chroma_settings() -> Any:
+    import_chromadb()
     from chromadb.config import Settings as ChromaSettings
 
     # A fresh object every time: HttpClient writes the host and port into the one it is given.
@@ -148,7 +150,7 @@ def _chroma_settings() -> Any:
 
 
 def _connect_embedded(settings: Settings) -> Any:
-    import chromadb
+    chromadb = import_chromadb()
 
     path = Path(settings.store_dir) / "chroma"
     try:
@@ -176,7 +178,7 @@ def _connect_server(settings: Settings) -> Any:
         raise StoreError(f"BOT_CHROMA_URL={settings.chroma_url!r} is not an http(s)://host:port URL")
     headers = auth_headers(settings)
     _heartbeat(url, headers, settings.chroma_timeout)
-    import chromadb
+    chromadb = import_chromadb()
 
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
