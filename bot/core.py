@@ -402,7 +402,12 @@ class Bot:
         """A short cited summary of one article (LLM when configured, else extractive)."""
         from bot import briefing
 
-        article = self.article(article_id, collection)
+        from bot.errors import BotError
+
+        try:  # an id, or a unique start of one
+            article = self.article(self.resolve_id(article_id, collection), collection)
+        except BotError as e:
+            raise briefing.BriefingError(str(e)) from None
         if article is None:
             raise briefing.BriefingError(f"{article_id}: no such article; list them with: bot sources")
         idf = self.retriever(collection).idf_snapshot()

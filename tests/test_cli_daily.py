@@ -81,6 +81,8 @@ def test_sources_table_filters_prefixes_and_forget(tmp_path):
     lib = ids["Library extends hours"]
     shown = json.loads(run_cli("show", lib[:6], "--json", env=env).stdout)
     assert shown["article_id"] == lib and "ten in the evening" in shown["text"]
+    r = run_cli("summarize", lib[:6], "--json", env=env)
+    assert r.returncode == 0 and "ten in the evening" in r.stdout
     all_ids = sorted(ids.values())
     r = run_cli("show", "", env=env)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
