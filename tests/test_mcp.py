@@ -345,3 +345,16 @@ def test_http_planted_instructions_stay_inside_quoted_data(http):
     assert "ignore" not in outside.lower() and "PWNED" not in outside and "SYSTEM" not in outside
     assert json.dumps(planted[0]["quote"], ensure_ascii=False) in literals
     assert any(json.loads(s) == planted[0]["title"] for s in literals)
+
+
+def test_readme_client_configs_are_valid_and_start_bot_mcp():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### MCP (AI assistants)")[1].split("\n### ")[0]
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section, re.S)]
+    assert len(blocks) == 2
+    servers = [*blocks[0]["mcpServers"].values(), *blocks[1]["servers"].values()]
+    launched = [s for s in servers if "command" in s]
+    assert len(launched) == 2
+    for s in launched:
+        assert s["command"].endswith("/bot") and s["args"] == ["mcp"] and "BOT_STORE_DIR" in s["env"]
+    assert {s.get("url") for s in servers} >= {"http://127.0.0.1:8000/mcp"}
