@@ -205,8 +205,8 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
         filters = Filters(source=source, since=_date(since, "since"), until=_date(until, "until"))
         answer = _call(lambda: bot.ask(question, filters=filters,
                                        collections=[collection] if collection else None))
-        out = AskOut(**{k: v for k, v in answer.to_dict().items() if k in AskOut.model_fields
-                        and k != "citations"}, citations=_citations(answer.citations))
+        # The CLI's --json fields (extra ones such as timings are ignored), citations with URIs.
+        out = AskOut(**{**answer.to_dict(), "citations": _citations(answer.citations)})
         return result(out, answer_text(answer))
 
     @server.tool(description=(

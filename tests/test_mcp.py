@@ -135,7 +135,7 @@ def http(seeded_store, tmp_path_factory):
                     yield session
 
         client = Client(connect)
-        client.base = base
+        client.base, client.port = base, port
         yield client
         client.close()
     finally:
@@ -313,6 +313,32 @@ def test_http_serves_the_same_tools_plus_ingest(http):
     answer, _ = http.ok("ask", question=QUESTION)
     assert "1,800 kilometers" in answer["short_answer"]
     assert_cited_spans(http, answer["citations"])
+
+
+def test_http_refuses_other_hosts_and_origins(http):
+    """DNS rebinding: a web page cannot reach the loopback server under another host name."""
+    import httpx
+
+    port = http.port
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    with httpx.Client() as c:
+        r = c.post(f"http://127.0.0.1:{port}/mcp", json=body,
+                   headers={**headers, "Host": "evil.example:80"})
+        assert r.status_code == 421
+        r = c.post(f"http://127.0.0.1:{port}/mcp", json=body,
+                   headers={**headers, "Origin": "http://evil.example"})
+        assert r.status_code == 403
+
+
+def test_http_busy_port_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        r = run_cli("mcp", "--http", "--port", str(port), env={"BOT_STORE_DIR": str(tmp_path)})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"error: --port {port}: 127.0.0.1:{port} is in use or not allowed; choose another port"]
 
 
 def test_http_ingest_adds_local_files_and_keeps_the_ssrf_guard(http):
