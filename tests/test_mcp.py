@@ -384,3 +384,11 @@ def test_readme_client_configs_are_valid_and_start_bot_mcp():
     for s in launched:
         assert s["command"].endswith("/bot") and s["args"] == ["mcp"] and "BOT_STORE_DIR" in s["env"]
     assert {s.get("url") for s in servers} >= {"http://127.0.0.1:8000/mcp"}
+
+
+def test_other_commands_do_not_import_the_sdk():
+    """The SDK takes ~0.7 s to import: only `bot mcp` may pay for it."""
+    code = "import sys, bot.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'mcp'))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
