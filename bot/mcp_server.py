@@ -34,6 +34,7 @@ from bot.schema import Answer, Article, Briefing, Citation, Point
 NAME = "bot"
 ARTICLE_URI = "bot://article/{article_id}"
 MAX_K = 50
+NO_SUCH_ARTICLE = "{}: no such article; list them with the sources tool"
 
 INSTRUCTIONS = (
     "Answers and briefings from the user's own news articles. Every citation is an exact span "
@@ -262,7 +263,9 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
         "metadata. " + QUOTE_RULE), annotations=READ_ONLY)
     def show(article_id: str, start: Optional[int] = None,
              end: Optional[int] = None) -> Annotated[CallToolResult, ShowOut]:
-        article = _article(bot, article_id)
+        article = _call(lambda: bot.article(article_id))
+        if article is None:
+            raise ToolError(NO_SUCH_ARTICLE.format(article_id))
         n = len(article.text)
         lo, hi = (0 if start is None else start), (n if end is None else end)
         if not 0 <= lo <= hi <= n:
@@ -283,8 +286,7 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
         except BotError as e:
             raise ResourceError(str(e)) from None
         if article is None:
-            raise ResourceNotFoundError(f"{article_id}: no such article; list them with the "
-                                        "sources tool")
+            raise ResourceNotFoundError(NO_SUCH_ARTICLE.format(article_id))
         return _redact(json.dumps({**article.to_dict(), "meta": article.meta}, ensure_ascii=False),
                        secrets)
 
@@ -312,13 +314,14 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
 
 def run(bot: Bot, http: bool = False, port: int = 8000, allow_ingest: bool = False) -> None:
     """Serve over stdio (the default) or streamable HTTP on 127.0.0.1:`port` (path /mcp)."""
+    if http:
+        _check_port(port)
     _log_to_stderr(bot.settings.secrets)
     server = build(bot, allow_ingest)
     warming = bot.preload()  # the first question does not wait for the model to load
     if not http:
         server.run("stdio")
     else:
-        _check_port(port)
         print(f"bot mcp: streamable HTTP on http://127.0.0.1:{port}/mcp", file=sys.stderr,
               flush=True)
         server.run("streamable-http", host="127.0.0.1", port=port)
@@ -410,13 +413,6 @@ def _citations(cites: list[Citation]) -> list[CitationOut]:
 def _info(a: Article) -> ArticleInfo:
     return ArticleInfo(article_id=a.article_id, title=a.title, source=a.source,
                        published=a.published, uri=uri(a.article_id))
-
-
-def _article(bot: Bot, article_id: str) -> Article:
-    article = _call(lambda: bot.article(article_id))
-    if article is None:
-        raise ToolError(f"{article_id}: no such article; list them with the sources tool")
-    return article
 
 
 def _date(value: Optional[str], name: str) -> Optional[str]:
