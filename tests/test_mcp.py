@@ -95,20 +95,25 @@ def seeded_store(tmp_path_factory) -> Path:
     return store
 
 
+def start_stdio(env: dict[str, str], errlog) -> Client:
+    """`python -m bot mcp` started by the SDK's stdio client, its stderr written to `errlog`."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "bot", "mcp"], env=env)
+
+    @asynccontextmanager
+    async def connect():
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with _initialized(read, write) as session:
+                yield session
+
+    return Client(connect)
+
+
 @pytest.fixture(scope="module")
 def stdio(seeded_store, tmp_path_factory):
     """`bot mcp` (stdio, no --allow-ingest) with test secrets in its environment."""
     errlog_path = tmp_path_factory.mktemp("mcp-stdio") / "stderr.log"
-    params = StdioServerParameters(command=sys.executable, args=["-m", "bot", "mcp"],
-                                   env={**server_env(seeded_store), **SERVER_SECRETS})
     with open(errlog_path, "w") as errlog:
-        @asynccontextmanager
-        async def connect():
-            async with stdio_client(params, errlog=errlog) as (read, write):
-                async with _initialized(read, write) as session:
-                    yield session
-
-        client = Client(connect)
+        client = start_stdio({**server_env(seeded_store), **SERVER_SECRETS}, errlog)
         client.errlog = errlog_path
         yield client
         client.close()
@@ -271,6 +276,34 @@ def test_stdio_output_and_log_hold_no_secret_and_no_traceback(stdio):
         assert value not in everything, f"{name} leaked into tool output"
     log = stdio.errlog.read_text()
     assert MARK not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_model_answers_and_model_failures_hold_no_secret(seeded_store, openai_server, tmp_path):
+    """With a model configured (the key set): its verified answer, the extractive fallback when
+    it fails with the key in its error body, and the one-line error when it rejects the key."""
+    from tests.models import quoting_model
+    from tests.openai_server import Reply
+
+    key = SECRETS["OPENAI_API_KEY"]
+    env = {**server_env(seeded_store), **SECRETS, "OPENAI_BASE_URL": openai_server.base_url,
+           "BOT_LLM_RETRIES": "0", "BOT_LLM_TIMEOUT": "10"}
+    with open(tmp_path / "stderr.log", "w") as errlog:
+        client = start_stdio(env, errlog)
+        try:
+            openai_server.chat_handler = quoting_model
+            answer, _ = client.ok("ask", question=QUESTION)
+            assert answer["mode"] == "llm" and not answer["notice"]
+            assert_cited_spans(client, answer["citations"])
+            openai_server.queue_chat(Reply.error(500, f"internal error for key {key}"))
+            answer, text = client.ok("ask", question=QUESTION)
+            assert answer["mode"] == "extractive" and "HTTP 500" in answer["notice"]
+            openai_server.queue_chat(Reply.error(401, f"Incorrect API key provided: {key}."))
+            rejected = client.call("ask", question=QUESTION)
+            assert rejected.is_error and "rejected" in rejected.content[0].text
+        finally:
+            client.close()
+    everything = "\n".join(client.texts) + (tmp_path / "stderr.log").read_text()
+    assert MARK not in everything and "Traceback" not in everything
 
 
 def test_stdio_stdout_carries_protocol_messages_only(seeded_store):
