@@ -350,6 +350,19 @@ def slack_cmd(
     run(_bot(ctx), http=http, host=host, port=port, log_level=log_level)
 
 
+@app.command("mcp")
+def mcp_cmd(
+    ctx: typer.Context,
+    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio."),
+    port: int = typer.Option(8000, "--port", help="HTTP port (with --http)."),
+    allow_ingest: bool = typer.Option(False, "--allow-ingest", help="Offer the ingest tool (off: clients cannot write to the store)."),
+) -> None:
+    """Serve the articles to AI assistants over MCP (stdio by default): ask, search, brief, sources, show."""
+    from bot.mcp_server import run  # imports the mcp SDK (~0.7 s): only this command pays for it
+
+    run(_bot(ctx), http=http, port=port, allow_ingest=allow_ingest)
+
+
 @app.command("feedback")
 def feedback_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Export the 👍/👎 clicks on Slack answers, with their questions, answers and citations."""
