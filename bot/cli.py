@@ -7,9 +7,8 @@ print one line to stderr and exit non-zero, never a traceback.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -27,29 +26,17 @@ def examples(*lines: str) -> str:
     """A command's help epilog; \\b keeps click from re-wrapping the lines into one."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
-
-class Embeddings(str, Enum):
-    local = "local"
-    openai = "openai"
-
-
-class AnswerFormat(str, Enum):
-    text = "text"
-    md = "md"
-    json = "json"
+# Options with a fixed set of values are plain strings checked by `_choice`, so that a wrong
+# value is one line naming the flag (click's own check prints a usage block); the metavar
+# shows the choices in --help.
+EMBEDDINGS, ANSWER_FORMATS, BRIEF_FORMATS = ("local", "openai"), ("text", "md", "json"), ("md", "html", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class BriefFormat(str, Enum):
-    md = "md"
-    html = "html"
-    json = "json"
-
-
-class LogLevel(str, Enum):
-    debug = "debug"
-    info = "info"
-    warning = "warning"
-    error = "error"
+def _choice(value: str | None, flag: str, choices: tuple[str, ...]) -> str | None:
+    if value is not None and value not in choices:
+        _fail(f"{flag} {value!r}: use {', '.join(choices[:-1])} or {choices[-1]}")
+    return value
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -81,12 +68,13 @@ def main_options(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Embedded store folder (BOT_STORE_DIR)."),
     chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help="Chroma server URL (BOT_CHROMA_URL)."),
     collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection (BOT_COLLECTION)."),
-    embeddings: Optional[Embeddings] = typer.Option(None, "--embeddings", help="Embedding backend (BOT_EMBEDDINGS)."),
+    embeddings: Optional[str] = typer.Option(None, "--embeddings", metavar="|".join(EMBEDDINGS),
+                                             help="Embedding backend (BOT_EMBEDDINGS)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     ctx.obj = {"store_dir": store_dir, "chroma_url": chroma_url, "collection": collection,
-               "embeddings": embeddings.value if embeddings else None}
+               "embeddings": _choice(embeddings, "--embeddings", EMBEDDINGS)}
 
 
 @app.command("ingest", epilog=examples("bot ingest seeds/ https://example.org/news/article.html",
@@ -176,9 +164,9 @@ def ask_cmd(
     ctx: typer.Context,
     question: Optional[str] = typer.Argument(None, help="The question; read from stdin when not given."),
     json_out: bool = typer.Option(False, "--json", help="Print the answer as JSON (= --format json)."),
-    fmt: AnswerFormat = typer.Option(AnswerFormat.text, "--format",
-                                     help="text for the terminal, md for Markdown with footnotes, json."),
-    k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, help="Passages to retrieve (BOT_TOP_K)."),
+    fmt: str = typer.Option("text", "--format", metavar="|".join(ANSWER_FORMATS),
+                            help="text for the terminal, md for Markdown with footnotes, json."),
+    k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Passages to retrieve (BOT_TOP_K)."),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
     since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
                                         help=f"Only articles published on/after this day ({DATES})."),
@@ -191,17 +179,21 @@ def ask_cmd(
     from bot.datefilter import parse_range
     from bot.retrieval import Filters
 
-    if question is None and not sys.stdin.isatty():
+    if question is None:
+        if sys.stdin.isatty():
+            _fail("no question; give one (bot ask \"What range was claimed?\") or pipe it in "
+                  "(echo \"What range was claimed?\" | bot ask)")
         question = sys.stdin.read()
-    if not (question or "").strip():
+    if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
-    assert question is not None
-    fmt = AnswerFormat.json if json_out else fmt
+    fmt = "json" if json_out else _choice(fmt, "--format", ANSWER_FORMATS)
+    if k is not None and k < 1:
+        _fail(f"--top-k {k}: retrieve at least 1 passage")
     since, until = parse_range(since, until, ("--since", "--until"))
     bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
     warming = bot.preload()  # the model loads while Chroma is imported and opened
     try:
-        if out.is_terminal and fmt is AnswerFormat.text:
+        if out.is_terminal and fmt == "text":
             # Print the model's words as they arrive, then the verified answer in their place.
             render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
                                    show_timings=timings)
@@ -210,9 +202,9 @@ def ask_cmd(
     finally:
         if warming:
             warming.join()
-    if fmt is AnswerFormat.json:
+    if fmt == "json":
         out.print(render.to_json(answer.to_dict()), markup=False)
-    elif fmt is AnswerFormat.md:
+    elif fmt == "md":
         out.print(render.answer_markdown(answer), markup=False, end="")
     else:
         render.answer(out, answer, show_timings=timings)
@@ -324,12 +316,13 @@ def slack_cmd(
     http: bool = typer.Option(False, "--http", help="Serve the HTTP Events API instead of Socket Mode."),
     port: int = typer.Option(3000, "--port", help="HTTP port (with --http)."),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP address (with --http); 0.0.0.0 = all."),
-    log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="How much to log."),
+    log_level: str = typer.Option("info", "--log-level", metavar="|".join(LOG_LEVELS), help="How much to log."),
 ) -> None:
     """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, else --http."""
     from bot.slack.app import run
 
-    run(_bot(ctx), http=http, host=host, port=port, log_level=log_level.value)
+    run(_bot(ctx), http=http, host=host, port=port,
+        log_level=_choice(log_level, "--log-level", LOG_LEVELS) or "info")
 
 
 @app.command("feedback", epilog=examples("bot feedback --json > feedback.json"))
@@ -395,17 +388,19 @@ def brief_cmd(
     topic: Optional[str] = typer.Option(None, "--topic", help="Only articles about this topic."),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
     max_points: int = typer.Option(12, "--max-points", help="Headline and key points together (timeline and claims add up to half as many each)."),
-    fmt: BriefFormat = typer.Option(BriefFormat.md, "--format", help="Markdown, one HTML page, or JSON."),
+    fmt: str = typer.Option("md", "--format", metavar="|".join(BRIEF_FORMATS),
+                            help="Markdown, one HTML page, or JSON."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of stdout."),
 ) -> None:
     """A briefing over many articles: headline, key points by topic, timeline, claims to watch."""
     from bot import briefing_render, render
 
+    _choice(fmt, "--format", BRIEF_FORMATS)
     with _progress("Briefing") as progress:
         result = _bot(ctx).brief(since=since, until=until, topic=topic, source=source,
                                  max_points=max_points, progress=progress, flags=True)
     text = {"md": briefing_render.markdown, "html": briefing_render.html,
-            "json": lambda b: render.to_json(b.to_dict()) + "\n"}[fmt.value](result)
+            "json": lambda b: render.to_json(b.to_dict()) + "\n"}[fmt](result)
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -417,7 +412,7 @@ def brief_cmd(
               markup=False)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
 

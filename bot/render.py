@@ -44,7 +44,8 @@ def answer(console: Console, ans: Answer, show_timings: bool = False,
                 marks = "".join(f"[{n}]" for n in s.citations)
                 console.print(Text(s.text) + Text(f" {marks}", style="cyan"))
         console.print()
-        sources(console, ans.citations, ans.short_answer, quote_limit)
+        sources(console, ans.citations, ans.short_answer, quote_limit,
+                shown=[s.text for s in ans.statements])
     if ans.notice:
         console.print(Text(f"Note: {ans.notice}", style="dim"))
     if show_timings:
@@ -60,7 +61,10 @@ def answer_markdown(ans: Answer) -> str:
         if ans.short_answer:
             lines += [f"**Answer:** {ans.short_answer}", ""]
         lines += [" ".join(s.text + "".join(f"[^{n}]" for n in s.citations) for s in ans.statements), ""]
-        lines += [f"[^{c.n}]: \u201c{c.quote}\u201d \u2014 *{c.title}*, {location(c)}" for c in ans.citations]
+        said = {" ".join(s.text.split()) for s in ans.statements}
+        for c in ans.citations:  # the quote only where it is not the statement itself
+            quote = "" if " ".join(c.quote.split()) in said else f"\u201c{c.quote}\u201d \u2014 "
+            lines.append(f"[^{c.n}]: {quote}*{c.title}*, {location(c)}")
     if ans.notice:
         lines += ["", f"> Note: {ans.notice}"]
     return "\n".join(lines).rstrip() + "\n"
