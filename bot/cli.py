@@ -26,6 +26,7 @@ def examples(*lines: str) -> str:
     """A command's help epilog; \\b keeps click from re-wrapping the lines into one."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
+
 # Options with a fixed set of values are plain strings checked by `_choice`, so that a wrong
 # value is one line naming the flag (click's own check prints a usage block); the metavar
 # shows the choices in --help.
@@ -37,6 +38,7 @@ def _choice(value: str | None, flag: str, choices: tuple[str, ...]) -> str | Non
     if value is not None and value not in choices:
         _fail(f"{flag} {value!r}: use {', '.join(choices[:-1])} or {choices[-1]}")
     return value
+
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
