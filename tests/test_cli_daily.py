@@ -1,254 +1,267 @@
-"""The command line a daily user expects (issue 15, part B): ingest progress by chunks, `bot
-sources` with filters, id prefixes, `bot forget` of several, where the store is, `bot log`. The
-real CLI each time (subprocess, or pexpect in a pseudo-terminal)."""
+"""The command line a daily user expects (issue 15, part A), driven through the real CLI."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
-import sqlite3
+import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from conftest import BOT_ENV_PREFIXES, ROOT, SEED_FILE, SEEDS, run_cli
+from conftest import BOT_ENV_PREFIXES, ROOT, SEEDS, run_cli
+from bot.datefilter import DateError, parse_day, parse_range
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def write_articles(folder: Path) -> dict[str, Path]:
-    """Three small dated articles from two sources (folders), each with its own words."""
-    folder.mkdir(parents=True, exist_ok=True)
-    specs = {
-        "old": ("wire/old.md", "2021-03-04", "Harbour reopens after storm",
-                "The northern harbour reopened on Thursday after a week of storm damage repairs."),
-        "mid": ("wire/mid.md", "2022-06-10", "Rail strike ends",
-                "Rail workers returned to work after a three-day strike over pay and hours."),
-        "new": ("blog/new.md", "2023-01-20", "Library extends hours",
-                "The city library will stay open until ten in the evening from next month."),
-    }
-    paths = {}
-    for key, (rel, date, title, body) in specs.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"---\ntitle: {title}\ndate: {date}\n---\n\n# {title}\n\n{body}\n")
-        paths[key] = path
-    return paths
+TODAY = dt.date.today()
+YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
+BRIDGE = """---
+title: Harbour bridge to close for repairs
+date: {date}
+---
+The harbour bridge will close for six months of repairs starting in March, the city council said.
+Engineers found corrosion in the main cables during an inspection last year.
+"""
 
 
-def sources_json(env: dict, *args: str) -> list[dict]:
-    r = run_cli("sources", "--json", *args, env=env)
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict[str, str]:
+    """The sample article (undated) and a news article published yesterday."""
+    root = tmp_path_factory.mktemp("daily")
+    shutil.copytree(SEEDS, root / "seeds")
+    (root / "seeds" / "bridge.md").write_text(BRIDGE.format(date=YESTERDAY))
+    env = {"BOT_STORE_DIR": str(root / "store")}
+    r = run_cli("ingest", str(root / "seeds"), env=env)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return env
 
 
-# -- bot sources, show / forget by prefix (item 7) ------------------------------------------
-
-def test_sources_table_filters_prefixes_and_forget(tmp_path):
-    env = {"BOT_STORE_DIR": str(tmp_path / "store")}
-    paths = write_articles(tmp_path / "news")
-    r = run_cli("ingest", str(tmp_path / "news"), env=env)
-    assert r.returncode == 0, r.stderr
-
-    listed = sources_json(env)
-    assert [a["published"] for a in listed] == ["2023-01-20", "2022-06-10", "2021-03-04"]  # newest first
-    assert all(a["chunks"] == 1 for a in listed)
-    ids = {a["title"]: a["article_id"] for a in listed}
-
-    r = run_cli("sources", env=env)  # the table: a header, one row per article, a count
-    assert r.returncode == 0
-    lines = r.stdout.splitlines()
-    assert lines[0].split() == ["title", "source", "date", "chunks", "id"]
-    assert "3 articles" in lines[-1]
-    rows = [line for line in lines if re.search(r"\d{4}-\d{2}-\d{2}", line)]
-    assert [ids["Library extends hours"] in rows[0], ids["Harbour reopens after storm"] in rows[-1]] == [True, True]
-
-    assert [a["title"] for a in sources_json(env, "--source", "wire")] == [
-        "Rail strike ends", "Harbour reopens after storm"]
-    assert [a["title"] for a in sources_json(env, "--since", "2022-01-01")] == [
-        "Library extends hours", "Rail strike ends"]
-    assert sources_json(env, "--since", "2022-01-01", "--source", "blog")[0]["title"] == "Library extends hours"
-    r = run_cli("sources", "--since", "last tuesday", env=env)
-    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
-        "error: --since 'last tuesday' is not a date; use YYYY-MM-DD"]
-    r = run_cli("sources", "--source", "nowhere", env=env)
-    assert r.returncode == 0 and "No articles match" in r.stdout
-
-    # A unique prefix is enough for show; an ambiguous one lists the candidates on one line.
-    lib = ids["Library extends hours"]
-    shown = json.loads(run_cli("show", lib[:6], "--json", env=env).stdout)
-    assert shown["article_id"] == lib and "ten in the evening" in shown["text"]
-    r = run_cli("summarize", lib[:6], "--json", env=env)
-    assert r.returncode == 0 and "ten in the evening" in r.stdout
-    all_ids = sorted(ids.values())
-    r = run_cli("show", "", env=env)
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
-    shared = os.path.commonprefix(all_ids[:2])
-    if shared:  # ids are hashes: two may share a first character, which makes a real ambiguity
-        r = run_cli("show", shared, env=env)
-        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
-        assert all_ids[0] in r.stderr and all_ids[1] in r.stderr
-
-    # forget: several ids (prefixes) at once; a bad one is reported and the rest still go.
-    rail, harbour = ids["Rail strike ends"], ids["Harbour reopens after storm"]
-    r = run_cli("forget", rail[:7], "nosuchid", env=env)
-    assert r.returncode == 1
-    assert r.stdout.strip() == f"forgot {rail}"
-    assert r.stderr.strip().splitlines() == ["error: nosuchid: no such article; list them with: bot sources"]
-    r = run_cli("forget", "--source", "wire", env=env)
-    assert r.returncode == 0 and r.stdout.strip() == f"forgot {harbour}"
-    assert [a["article_id"] for a in sources_json(env)] == [lib]
-    r = run_cli("forget", env=env)
-    assert r.returncode == 1 and "bot forget ID" in r.stderr
-    assert paths["old"].exists()  # forgetting never touches the files
-
-
-def test_ambiguous_prefix_lists_candidates(tmp_path):
-    """Enough articles that two ids share a first character (16 hex digits: 17 articles
-    guarantee it), so the ambiguous-prefix path always runs."""
-    env = {"BOT_STORE_DIR": str(tmp_path / "store")}
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for n in range(17):
-        (folder / f"a{n}.txt").write_text(f"Item {n}. Number {n} was reported on its own day.\n")
-    assert run_cli("ingest", str(folder), env=env).returncode == 0
-    ids = [a["article_id"] for a in sources_json(env)]
-    first = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
-    r = run_cli("forget", first, env=env)
+def _one_error_line(r, *parts: str) -> None:
+    assert r.returncode == 1 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 1 and len(lines) == 1 and "articles start with it" in lines[0]
-    assert all(i in lines[0] for i in ids if i.startswith(first))
-    assert len(sources_json(env)) == 17  # nothing forgotten on an ambiguous prefix
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for part in parts:
+        assert part in lines[0]
 
 
-# -- where the store is (item 8) -------------------------------------------------------------
-
-def test_store_found_like_git_else_per_user(tmp_path):
-    project = tmp_path / "project"
-    (project / ".bot").mkdir(parents=True)
-    deep = project / "notes" / "2023"
-    deep.mkdir(parents=True)
-    r = run_cli("ingest", str(SEEDS), cwd=deep)
-    assert r.returncode == 0, r.stderr
-    assert (project / ".bot" / "chroma").is_dir()  # the nearest .bot/ above, not a new one here
-    assert not (deep / ".bot").exists()
-    r = run_cli("config", cwd=deep)
-    assert f"store in use: {project / '.bot'} (the nearest .bot/ folder, in {project}" in r.stdout
-
-    # Elsewhere, with no .bot/ above: the per-user store ($XDG_DATA_HOME/bot), whatever the folder.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    user_store = Path(os.environ["XDG_DATA_HOME"]) / "bot"
-    r = run_cli("config", cwd=elsewhere)
-    assert f"store in use: {user_store} (no .bot/ folder" in r.stdout
-    assert "No articles yet" in run_cli("sources", cwd=elsewhere).stdout
-    assert run_cli("ingest", str(SEED_FILE), cwd=elsewhere).returncode == 0
-    other = tmp_path / "other"
-    other.mkdir()
-    assert len(json.loads(run_cli("sources", "--json", cwd=other).stdout)) == 1  # same store
-
-    # BOT_STORE_DIR and --store-dir override both, and config says so.
-    r = run_cli("config", cwd=deep, env={"BOT_STORE_DIR": str(tmp_path / "mine")})
-    assert f"store in use: {tmp_path / 'mine'} (set by the BOT_STORE_DIR environment variable)" in r.stdout
-    r = run_cli("--store-dir", str(tmp_path / "flag"), "config", cwd=deep)
-    assert f"store in use: {tmp_path / 'flag'} (set by --store-dir)" in r.stdout
+# -- 1. one date parser ----------------------------------------------------------------------
 
 
-# -- bot log (item 13) -----------------------------------------------------------------------
+def test_day_forms():
+    today = dt.date(2024, 3, 31)
+    assert parse_day("2022-01-27", "since", today) == "2022-01-27"
+    assert parse_day(" Today ", "since", today) == "2024-03-31"
+    assert parse_day("yesterday", "since", today) == "2024-03-30"
+    assert parse_day("7d", "since", today) == parse_day("7 days ago", "since", today) == "2024-03-24"
+    assert parse_day("2w", "since", today) == parse_day("2 weeks ago", "since", today) == "2024-03-17"
+    assert parse_day("last week", "since", today) == "2024-03-24"
+    assert parse_day("last month", "since", today) == "2024-02-29"  # no 31 February
+    assert parse_day(None, "since") is None and parse_day("  ", "since") is None
+    for bad in ("2022-13-45", "5", "01/02/2022", "next week", "banana", "99999999d"):
+        with pytest.raises(DateError, match=r"^--since '.*' is not a date; use YYYY-MM-DD"):
+            parse_day(bad, "--since", today)
+    with pytest.raises(DateError, match=r"^until='soon' is not a date"):
+        parse_day("soon", "until", today)
+    with pytest.raises(DateError, match="swap them"):
+        parse_range("today", "yesterday")
 
-def test_log_lists_cli_and_chat_questions_without_secrets(tmp_path):
-    secret = "sk-test-log-secret-4242"
-    # A key that reaches no server: the answer falls back to the extractive one, and the key
-    # is in the question too, as a user might paste it.
+
+def test_ask_and_brief_refuse_bad_dates_in_one_line(store):
+    _one_error_line(run_cli("ask", "What range was claimed?", "--since", "2022-13-45", env=store),
+                    "--since '2022-13-45' is not a date")
+    _one_error_line(run_cli("ask", "x", "--until", "someday", env=store), "--until 'someday' is not a date")
+    _one_error_line(run_cli("brief", "--since", "2022-13-45", env=store),
+                    "--since '2022-13-45' is not a date")
+    _one_error_line(run_cli("ask", "x", "--since", "today", "--until", "2w", env=store), "swap them")
+
+
+def test_until_yesterday_keeps_yesterday_and_since_today_drops_it(store):
+    q = "What did engineers find in the main cables?"
+    kept = json.loads(run_cli("ask", q, "--until", "yesterday", "--since", "7d", "--json", env=store).stdout)
+    assert not kept["refused"] and {c["title"] for c in kept["citations"]} == {
+        "Harbour bridge to close for repairs"}
+    gone = json.loads(run_cli("ask", q, "--since", "today", "--json", env=store).stdout)
+    assert gone["refused"] and gone["citations"] == []
+    brief = run_cli("brief", "--since", "last week", "--format", "json", env=store)
+    assert brief.returncode == 0, brief.stderr
+    assert [a["title"] for a in json.loads(brief.stdout)["articles"]] == [
+        "Harbour bridge to close for repairs"]
+    none = run_cli("brief", "--since", "today", env=store)
+    _one_error_line(none, f"no articles match --since '{TODAY.isoformat()}'")
+
+
+# -- 3. the Python API takes the CLI's filters ------------------------------------------------
+
+
+def test_api_keyword_filters(seeded):
+    answer = seeded.ask("What range was claimed?", source="seeds", until="today", top_k=2)
+    assert answer.refused  # the sample is undated: a date filter leaves it out
+    answer = seeded.ask("What range was claimed?", source="seeds", top_k=6)
+    assert answer.short_answer == "1,800 kilometers"
+    assert all("seeds" in c.source for c in answer.citations)
+    assert seeded.ask("What range was claimed?", source="elsewhere").refused
+    with pytest.raises(DateError, match=r"^since='2022-13-45' is not a date"):
+        seeded.ask("What range was claimed?", since="2022-13-45")
+    events = list(seeded.ask_stream("What range was claimed?", source="seeds", top_k=6))
+    assert events[-1].answer.short_answer == "1,800 kilometers"
+    assert seeded.ask_stream("x", until="yesterday").__next__().answer.refused
+    b = seeded.brief(topic="missile tests", max_points=4)
+    assert b.articles and b.citations
+    from bot.briefing import BriefingError
+
+    with pytest.raises(BriefingError, match=r"^no articles match since='2022-01-01' topic="):
+        seeded.brief(since="2022-01-01", topic="missile tests")
+
+
+# -- 5, 9. titles and what ingest says --------------------------------------------------------
+
+
+def test_ingest_folder_reports_skipped_kinds_empty_markdown_and_titles(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long_line = ("The regional council approved a new budget on Monday that doubles spending on "
+                 "flood defences along the river, after two winters of record water levels.")
+    (folder / "budget.txt").write_text(long_line + "\n\nThe vote was 31 to 4.\n")
+    (folder / "ferry.txt").write_text("Night ferry returns\n\nThe night ferry to the islands runs again.\n")
+    for name in ("a.png", "b.png", "table.csv", "NOTES"):
+        (folder / name).write_bytes(b"x")
+    (folder / "heading.md").write_text("# Only a heading\n\n## And another\n")
     env = {"BOT_STORE_DIR": str(tmp_path / "store")}
-    assert run_cli("ingest", str(SEEDS), env=env).returncode == 0
-    r = run_cli("ask", "What range was claimed?", env=env)
-    assert r.returncode == 0
-    r = run_cli("chat", input="How long did the cruise missiles fly?\n", env=env)
+    r = run_cli("ingest", str(folder), env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert sorted(r.stderr.strip().splitlines()) == sorted([
+        "skipped: 1 .csv file (not a supported type: .htm, .html, .markdown, .md, .pdf, .text, .txt)",
+        "skipped: 2 .png files (not a supported type: .htm, .html, .markdown, .md, .pdf, .text, .txt)",
+        "skipped: 1 file with no extension (not a supported type: .htm, .html, .markdown, .md, .pdf, "
+        ".text, .txt)",
+        f"error: {folder / 'heading.md'}: is empty (only a heading, no text to ingest)"])
+    assert r.stdout.strip() == "2 added, 0 updated, 0 unchanged, 1 failed (2 chunks)"
+    assert json.loads(run_cli("ingest", str(folder), "--json", env=env).stdout)["skipped"] == {
+        ".csv": 1, ".png": 2, "": 1}
+
+    titles = {a["source"]: a["title"] for a in json.loads(run_cli("sources", "--json", env=env).stdout)}
+    short = titles[str(folder / "budget.txt")]
+    assert short.endswith("…") and len(short) <= 81 and long_line.startswith(short[:-1])
+    assert long_line[len(short) - 1] == " "  # cut at a word boundary
+    assert titles[str(folder / "ferry.txt")] == "Night ferry returns"
+    one = tmp_path / "one.txt"
+    one.write_text("A short note.\n")
+    r = run_cli("ingest", str(one), env=env)
+    assert r.stdout.strip().endswith("(1 chunk)")
+
+
+# -- 6. summarize does not repeat its sentences ------------------------------------------------
+
+
+def test_summarize_shows_each_sentence_once(store):
+    arts = json.loads(run_cli("sources", "--json", env=store).stdout)
+    sample = next(a for a in arts if a["source"].endswith(".txt"))
+    summary = json.loads(run_cli("summarize", sample["article_id"], "--json", env=store).stdout)
+    r = run_cli("summarize", sample["article_id"], env=store)
+    assert r.returncode == 0 and "Sources" in r.stdout
+    for s in summary["statements"]:
+        assert r.stdout.count(s["text"]) == 1, s["text"]
+    for c in summary["statements"][0]["citations"]:
+        assert f"chars {c['start']}–{c['end']}" in r.stdout
+
+
+# -- 10. the question from stdin, Markdown answers ---------------------------------------------
+
+
+def test_ask_reads_stdin_and_writes_markdown(store):
+    r = run_cli("ask", "--format", "md", input="What range was claimed?\n", env=store)
     assert r.returncode == 0, r.stderr
-    r = run_cli("ask", f"Who reported the test-firings? {secret}",
-                env={**env, "OPENAI_API_KEY": secret, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-                     "BOT_LLM_RETRIES": "0", "BOT_LLM_TIMEOUT": "5"})
-    assert r.returncode == 0, r.stderr
-
-    entries = json.loads(run_cli("log", "--json", "-n", "0", env=env).stdout)
-    assert [(e["kind"], e["question"].split("?")[0]) for e in entries] == [
-        ("ask", "Who reported the test-firings"), ("chat", "How long did the cruise missiles fly"),
-        ("ask", "What range was claimed")]
-    assert entries[2]["short_answer"] == "1,800 kilometers" and entries[2]["citations"]
-    assert len(json.loads(run_cli("log", "--json", env=env).stdout)) == 3  # default: the last 3
-    assert len(json.loads(run_cli("log", "--json", "-n", "1", env=env).stdout)) == 1
-
-    text = run_cli("log", "-n", "0", env=env).stdout
-    assert "> What range was claimed?" in text and "1,800 kilometers" in text and "[1]" in text
-    assert "bot ask" in text and "chat " in text
-    raw = (tmp_path / "store" / "chat.sqlite3").read_bytes()
-    assert secret.encode() not in raw and secret not in text
-
-    # A `bot ask` is not a chat session: chat --continue and --list leave it out.
-    listed = run_cli("chat", "--list", env=env).stdout
-    assert "ask-" not in listed and len(listed.strip().splitlines()) == 1
-
-    # BOT_LOG=off keeps nothing; an empty store says how to start.
-    run_cli("ask", "What range was claimed?", env={**env, "BOT_LOG": "off"})
-    assert len(json.loads(run_cli("log", "--json", "-n", "0", env=env).stdout)) == 3
-    r = run_cli("log", env={"BOT_STORE_DIR": str(tmp_path / "empty")})
-    assert r.returncode == 0 and "Nothing asked yet" in r.stdout
+    assert r.stdout.startswith("**What range was claimed?**\n\n**Answer:** 1,800 kilometers\n")
+    assert re.search(r"weapons\.\[\^1\]", r.stdout)
+    note = re.search(r"^\[\^1\]: \*North Korea test-fired .*\*, .*000_f7985a03bbf30fbd\.txt · chars 0–271$",
+                     r.stdout, re.M)
+    assert note, r.stdout
+    empty = run_cli("ask", input="  \n", env=store)
+    _one_error_line(empty, "the question is empty")
+    _one_error_line(run_cli("ask", "x", "--format", "pdf", env=store), "--format 'pdf': use text, md or json")
+    _one_error_line(run_cli("ask", "x", "--top-k", "0", env=store), "--top-k 0")
 
 
-def test_log_reads_a_chat_database_from_before_it(tmp_path):
-    """A chat.sqlite3 written before `bot log` existed (no session kind) still lists."""
-    store = tmp_path / "store"
-    store.mkdir()
-    db = sqlite3.connect(store / "chat.sqlite3")
-    db.executescript("""
-        CREATE TABLE sessions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-            collection TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-        CREATE TABLE turns (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, question TEXT
-            NOT NULL, standalone_question TEXT, answer_json TEXT NOT NULL, created_at TEXT NOT NULL);
-        INSERT INTO sessions VALUES (1, 'old', 'default', '2026-01-01T00:00:00+00:00',
-            '2026-01-01T00:00:00+00:00');""")
-    answer = {"question": "Old question?", "answer": "Old answer.", "short_answer": None,
-              "refused": False, "mode": "extractive", "citations": [], "statements": []}
-    db.execute("INSERT INTO turns VALUES (1, 1, 'Old question?', NULL, ?, "
-               "'2026-01-01T00:00:01+00:00')", (json.dumps(answer),))
-    db.commit()
-    db.close()
-    entries = json.loads(run_cli("log", "--json", env={"BOT_STORE_DIR": str(store)}).stdout)
-    assert [(e["kind"], e["session"], e["question"]) for e in entries] == [("chat", "old", "Old question?")]
-    assert "old" in run_cli("chat", "--list", env={"BOT_STORE_DIR": str(store)}).stdout
+def _terminal(*args: str, env: dict[str, str], cwd: Path | None = None) -> pexpect.spawn:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
+    full.update(PYTHONPATH=str(ROOT), NO_COLOR="1", **env)
+    return pexpect.spawn(args[0], list(args[1:]), env=full, cwd=str(cwd) if cwd else None,
+                         encoding="utf-8", timeout=120, dimensions=(40, 200))
 
 
-# -- ingest progress (item 4) ----------------------------------------------------------------
-
-def test_ingest_progress_counts_chunks_within_one_file(tmp_path):
-    """One large file: the bar must move while that one file is embedded (it counts chunks),
-    show a rate, and end; piped, nothing but the summary."""
-    big = tmp_path / "big.txt"
-    big.write_text("\n\n".join(
-        f"Paragraph {n}: the council met on day {n} and agreed item {n * 7} of the plan. "
-        f"Members noted that section {n} needs a second reading before the vote on {n + 1}."
-        for n in range(240)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
-    env.update(PYTHONPATH=str(ROOT), TERM="xterm", BOT_STORE_DIR=str(tmp_path / "store"),
-               BOT_CHUNK_SIZE="200", BOT_CHUNK_OVERLAP="0")
-    child = pexpect.spawn(sys.executable, ["-m", "bot", "ingest", str(big)], env=env,
-                          dimensions=(24, 160), encoding="utf-8", timeout=300, use_poll=True)
+def test_ask_in_a_terminal_without_a_question_says_how(store):
+    child = _terminal(sys.executable, "-m", "bot", "ask", env=store)
+    child.expect(r"error: no question; give one .* or pipe it in")
     child.expect(pexpect.EOF)
     child.close()
-    text = ANSI.sub(" ", child.before)
-    assert child.exitstatus == 0, text[-500:]
-    seen = [(int(d), int(t)) for d, t in re.findall(r"(\d+)/(\d+)\s+chunks", text)]
-    total = int(re.search(r"\((\d+) chunks\)", text).group(1))
-    assert total >= 200 and all(t == total for _, t in seen)
-    moving = {d for d, _ in seen if 0 < d < total}
-    assert len(moving) >= 2, seen  # it moved inside the one file
-    assert re.search(r"\d+\.\d\s+chunks/s", text)
+    assert child.exitstatus == 1
 
-    r = run_cli("ingest", str(big), env={"BOT_STORE_DIR": str(tmp_path / "piped"),
-                                         "BOT_CHUNK_SIZE": "200", "BOT_CHUNK_OVERLAP": "0"})
-    assert r.returncode == 0 and r.stderr == "" and "\x1b" not in r.stdout
-    assert r.stdout.strip() == f"1 added, 0 updated, 0 unchanged, 0 failed ({total} chunks)"
+
+# -- 11. a cited span in its paragraph ---------------------------------------------------------
+
+
+def test_show_span_highlights_the_cited_span(store):
+    d = json.loads(run_cli("ask", "How long did the missiles fly?", "--json", env=store).stdout)
+    c = d["citations"][0]
+    r = run_cli("show", c["article_id"], "--span", f"{c['start']}:{c['end']}", env=store)
+    assert r.returncode == 0, r.stderr
+    assert f"»{c['quote']}«" in r.stdout  # plain output brackets the highlighted span
+    assert f"chars {c['start']}–{c['end']} of" in r.stdout and "chars after)" in r.stdout
+    _one_error_line(run_cli("show", c["article_id"], "--span", "9:3", env=store), "--span '9:3'")
+    _one_error_line(run_cli("show", c["article_id"], "--span", "start", env=store), "START:END")
+
+
+# -- 12. version, help, completion -------------------------------------------------------------
+
+
+def test_version_and_help():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"bot {version}"
+    top = run_cli("--help", env={"COLUMNS": "80"}).stdout
+    from bot.cli import app
+
+    for info in app.registered_commands:
+        assert re.search(rf"^  {info.name}\s", top, re.M), info.name
+    assert "..." not in top.split("Commands:")[1]
+    assert "--install-completion" in top and "--version" in top and "Examples:" in top
+    ask = run_cli("ask", "--help").stdout
+    assert "text|md|json" in ask and "yesterday, 7d" in ask and "Examples:" in ask
+    assert "md|html|json" in run_cli("brief", "--help").stdout
+    for info in app.registered_commands:
+        assert "Examples:" in run_cli(info.name, "--help").stdout, info.name
+
+
+def test_completion_installs_offline_and_completes_in_bash(tmp_path):
+    home, bin_dir = tmp_path / "home", tmp_path / "bin"
+    home.mkdir()
+    bin_dir.mkdir()
+    (bin_dir / "bot").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m bot "$@"\n')
+    (bin_dir / "bot").chmod(0o755)
+    env = {"HOME": str(home), "SHELL": "/bin/bash", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    r = run_cli("--install-completion", "bash", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (home / ".bash_completions" / "bot.sh").is_file() and "bot.sh" in (home / ".bashrc").read_text()
+    shell = _terminal("bash", "--norc", "--noprofile", "-i", env={**env, "PS1": "$ "}, cwd=tmp_path)
+    shell.expect_exact("$ ")
+    shell.sendline("source ~/.bashrc")
+    shell.expect_exact("$ ")
+    shell.send("bot summ\t")
+    shell.expect_exact("bot summarize")
+    shell.sendcontrol("c")
+    shell.sendline("exit")
+    shell.expect(pexpect.EOF)
+
+
+# -- 14. typed config ---------------------------------------------------------------------------
+
+
+def test_config_json_is_typed():
+    shown = json.loads(run_cli("config", "--json", env={"BOT_ALLOW_PRIVATE_URLS": "yes"}).stdout)
+    assert shown["BOT_TOP_K"] == 6 and shown["BOT_CHUNK_SIZE"] == 800
+    assert shown["BOT_LLM_TIMEOUT"] == 60.0 and shown["BOT_ALLOW_PRIVATE_URLS"] is True
+    assert shown["BOT_STORE_DIR"] == ".bot" and shown["OPENAI_API_KEY"] == "(not set)"
