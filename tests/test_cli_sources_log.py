@@ -1,4 +1,4 @@
-"""The command line a daily user expects (issue 15, part B): ingest progress by chunks, `bot
+"""The command line a daily user expects (issue 15, part B; part A is in test_cli_daily.py): ingest progress by chunks, `bot
 sources` with filters, id prefixes, `bot forget` of several, where the store is, `bot log`. The
 real CLI each time (subprocess, or pexpect in a pseudo-terminal)."""
 
@@ -72,8 +72,11 @@ def test_sources_table_filters_prefixes_and_forget(tmp_path):
         "Library extends hours", "Rail strike ends"]
     assert sources_json(env, "--since", "2022-01-01", "--source", "blog")[0]["title"] == "Library extends hours"
     r = run_cli("sources", "--since", "last tuesday", env=env)
-    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
-        "error: --since 'last tuesday' is not a date; use YYYY-MM-DD"]
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1
+    assert lines[0].startswith("error: --since 'last tuesday' is not a date; use YYYY-MM-DD")
+    assert [a["title"] for a in sources_json(env, "--until", "2022-06-10")] == [
+        "Rail strike ends", "Harbour reopens after storm"]
     r = run_cli("sources", "--source", "nowhere", env=env)
     assert r.returncode == 0 and "No articles match" in r.stdout
 
