@@ -199,12 +199,9 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
     def ask(question: str, since: Optional[str] = None, until: Optional[str] = None,
             source: Optional[str] = None,
             collection: Optional[str] = None) -> Annotated[CallToolResult, AskOut]:
-        from bot.retrieval import Filters
-
         if not question.strip():
             raise ToolError("the question is empty; ask something, e.g. \"What range was claimed?\"")
-        filters = Filters(source=source, since=_date(since, "since"), until=_date(until, "until"))
-        answer = _call(lambda: bot.ask(question, filters=filters,
+        answer = _call(lambda: bot.ask(question, since=since, until=until, source=source,
                                        collections=[collection] if collection else None))
         # The CLI's --json fields (extra ones such as timings are ignored), citations with URIs.
         out = AskOut(**{**answer.to_dict(), "citations": _citations(answer.citations)})
@@ -237,7 +234,6 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
         + QUOTE_RULE), annotations=READ_ONLY)
     def brief(topic: Optional[str] = None, since: Optional[str] = None,
               until: Optional[str] = None) -> Annotated[CallToolResult, BriefOut]:
-        since, until = _date(since, "since"), _date(until, "until")
         b = _call(lambda: bot.brief(since=since, until=until, topic=topic))
         out = BriefOut(
             title=b.title, generated_at=b.generated_at, mode=b.mode, notice=b.notice,
@@ -413,12 +409,6 @@ def _citations(cites: list[Citation]) -> list[CitationOut]:
 def _info(a: Article) -> ArticleInfo:
     return ArticleInfo(article_id=a.article_id, title=a.title, source=a.source,
                        published=a.published, uri=uri(a.article_id))
-
-
-def _date(value: Optional[str], name: str) -> Optional[str]:
-    from bot.briefing import check_date
-
-    return _call(lambda: check_date(value, name)) if value else None
 
 
 def _call(fn):

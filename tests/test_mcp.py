@@ -239,14 +239,14 @@ def test_stdio_search_sources_brief_and_resources(stdio):
 
 
 @pytest.mark.parametrize("tool, arguments, message", [
-    ("ask", {"question": QUESTION, "since": "yesterday"},
-     "since 'yesterday' is not a date; use YYYY-MM-DD"),
+    ("ask", {"question": QUESTION, "since": "2022-13-45"},
+     "since='2022-13-45' is not a date; use YYYY-MM-DD"),
     ("ask", {"question": "   "}, "the question is empty"),
     ("ask", {}, "question"),  # missing: the SDK's schema validation names the field
     ("search", {"query": "missiles", "k": 0}, "k 0: use a number from 1 to 50"),
     ("search", {"query": 3}, "query"),
     ("show", {"article_id": "nope"}, "nope: no such article"),
-    ("brief", {"since": "2030-01-01", "until": "2020-01-01"}, "is after --until"),
+    ("brief", {"since": "2030-01-01", "until": "2020-01-01"}, "is after until 2020-01-01"),
     ("ingest", {"urls_or_paths": ["seeds"]}, "Unknown tool: ingest"),
 ])
 def test_stdio_bad_arguments_are_tool_errors_and_the_server_goes_on(stdio, tool, arguments,
