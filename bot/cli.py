@@ -179,7 +179,6 @@ def ask_cmd(
     """Ask a question; the answer cites exact spans of the articles."""
     from bot import render
     from bot.datefilter import parse_range
-    from bot.retrieval import Filters
 
     if question is None:
         if sys.stdin.isatty():
@@ -192,19 +191,26 @@ def ask_cmd(
     if k is not None and k < 1:
         _fail(f"--top-k {k}: retrieve at least 1 passage")
     since, until = parse_range(since, until, ("--since", "--until"))
-    bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
-    warming = bot.preload()  # the model loads while Chroma is imported and opened
-    try:
-        if out.is_terminal and fmt == "text":
-            # Print the model's words as they arrive, then the verified answer in their place.
-            _log_ask(bot, render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
-                                                 show_timings=timings))
-            return
-        answer = bot.ask(question, k=k, filters=filters)
-    finally:
-        if warming:
-            warming.join()
-    _log_ask(bot, answer)
+    settings = _settings(ctx)
+    answer = _warm_answer(settings, {"question": question, "k": k, "source": source,
+                                     "since": since, "until": until})
+    if answer is None:  # no warm `bot serve`: do the work here
+        from bot.core import Bot
+        from bot.retrieval import Filters
+
+        bot, filters = Bot(settings), Filters(source=source, since=since, until=until)
+        warming = bot.preload()  # the model loads while Chroma is imported and opened
+        try:
+            if out.is_terminal and fmt == "text":
+                # Print the model's words as they arrive, then the verified answer in their place.
+                _log_ask(settings, render.streamed_answer(
+                    out, bot.ask_stream(question, k=k, filters=filters), show_timings=timings))
+                return
+            answer = bot.ask(question, k=k, filters=filters)
+        finally:
+            if warming:
+                warming.join()
+    _log_ask(settings, answer)
     if fmt == "json":
         out.print(render.to_json(answer.to_dict()), markup=False)
     elif fmt == "md":
@@ -213,21 +219,52 @@ def ask_cmd(
         render.answer(out, answer, show_timings=timings)
 
 
-def _log_ask(bot: Any, answer: Any) -> None:
+def _warm_answer(settings: Any, request: dict[str, Any]) -> Any:
+    """The answer of this store's warm process (`bot serve`), or None when there is none."""
+    from bot import warm
+
+    reply = warm.ask(settings, request)
+    if reply is None:
+        return None
+    if "error" in reply:
+        _fail(str(reply["error"]), int(reply.get("exit_code") or 1))
+    from bot.history import answer_from_dict
+
+    return answer_from_dict(reply["answer"])
+
+
+def _log_ask(settings: Any, answer: Any) -> None:
     """Keep the question and its answer for `bot log` (unless BOT_LOG is off); a log that
     cannot be written costs a note, not the answer."""
     from bot.history import History, HistoryError
 
-    if answer is None or not bot.settings.log_questions:
+    if answer is None or not settings.log_questions:
         return
     try:
-        history = History(bot.settings.store_dir, bot.settings.secrets)
+        history = History(settings.store_dir, settings.secrets)
         try:
-            history.add_ask(answer, bot.settings.collection)
+            history.add_ask(answer, settings.collection)
         finally:
             history.close()
     except HistoryError as e:
         err.print(f"note: not logged: {e}", markup=False)
+
+
+@app.command("serve", epilog=examples("bot serve &", "bot serve --idle 3600"))
+def serve_cmd(
+    ctx: typer.Context,
+    idle: float = typer.Option(900, "--idle", min=1, metavar="SECONDS",
+                               help="Exit after this long without a question."),
+) -> None:
+    """Keep a warm bot (store and model loaded) that `bot ask` answers through: much faster
+    asks while it runs; it exits when idle. Offline answers only."""
+    from bot import warm
+
+    def ready(path: Path) -> None:
+        err.print(f"serving {path}; exits after {idle:g} s without a question", markup=False)
+
+    answered = warm.serve(_settings(ctx), idle, on_ready=ready)
+    err.print(f"idle for {idle:g} s after {answered} question(s); stopped", markup=False)
 
 
 @app.command("log", epilog=examples("bot log -n 1", "bot log --json -n 0"))
