@@ -230,7 +230,10 @@ def _warm_answer(settings: Any, request: dict[str, Any]) -> Any:
         _fail(str(reply["error"]), int(reply.get("exit_code") or 1))
     from bot.history import answer_from_dict
 
-    return answer_from_dict(reply["answer"])
+    try:
+        return answer_from_dict(reply["answer"])
+    except (KeyError, TypeError):  # not an answer after all: answer in-process
+        return None
 
 
 def _log_ask(settings: Any, answer: Any) -> None:

@@ -30,6 +30,7 @@ from bot.errors import BotError
 SOCKET_NAME = "serve.sock"
 CONNECT_TIMEOUT_S = 0.5  # a server that does not even accept in this time is not worth waiting for
 ANSWER_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 5.0  # a client that connects and sends nothing does not hold up the next
 _MAX_PATH = 100  # a Unix socket path must fit in sun_path (108 bytes on Linux)
 
 
@@ -118,7 +119,7 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
             except socket.timeout:
                 return answered
             with conn:
-                conn.settimeout(ANSWER_TIMEOUT_S)
+                conn.settimeout(REQUEST_TIMEOUT_S)
                 try:
                     request = json.loads(_read_line(conn))
                     reply = _answer(bot, Filters, request, mine)
