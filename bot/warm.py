@@ -106,7 +106,10 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
         pass  # e.g. an empty store: the questions will say so
     listener = _listen(path)
     # SIGTERM (kill, a service manager) ends it like the idle timeout: the socket is removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    except ValueError:
+        pass  # not the main thread (serve() called from a program's thread): it keeps its own
     if on_ready:
         on_ready(path)
     answered = 0
