@@ -99,40 +99,44 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
     if settings.llm_enabled:
         raise ServeError("bot serve answers offline only; unset OPENAI_API_KEY / OPENAI_BASE_URL "
                          "for it (a model's answers stream straight to the terminal instead)")
-    bot = Bot(settings)
-    try:  # open the store, load the model and the answerer now, not at the first question
-        bot.ask("warm up")
-    except BotError:
-        pass  # e.g. an empty store: the questions will say so
-    listener = _listen(path)
-    # SIGTERM (kill, a service manager) ends it like the idle timeout: the socket is removed.
+    listener = _listen(path)  # first: a second warm process for this store stops here
     try:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    except ValueError:
-        pass  # not the main thread (serve() called from a program's thread): it keeps its own
-    if on_ready:
-        on_ready(path)
-    answered = 0
-    mine = digest(settings)
-    try:
-        listener.settimeout(idle)
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except socket.timeout:
-                return answered
-            with conn:
-                conn.settimeout(REQUEST_TIMEOUT_S)
-                try:
-                    request = json.loads(_read_line(conn))
-                    reply = _answer(bot, Filters, request, mine)
-                    conn.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
-                    answered += "answer" in reply
-                except (OSError, ValueError):
-                    continue  # the client went away or sent nonsense: it answers by itself
+        # SIGTERM (kill, a service manager) ends it like the idle timeout: the socket is removed.
+        try:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        except ValueError:
+            pass  # not the main thread (serve() called from a program's thread)
+        bot = Bot(settings)
+        try:  # open the store, load the model and the answerer now, not at the first question
+            bot.ask("warm up")
+        except BotError:
+            pass  # e.g. an empty store: the questions will say so
+        if on_ready:
+            on_ready(path)
+        return _loop(listener, bot, Filters, digest(settings), idle)
     finally:
         listener.close()
         path.unlink(missing_ok=True)
+
+
+def _loop(listener: socket.socket, bot: Any, filters_type: Any, mine: str, idle: float) -> int:
+    """Answer one connection at a time until `idle` seconds pass without one."""
+    answered = 0
+    listener.settimeout(idle)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            return answered
+        with conn:
+            conn.settimeout(REQUEST_TIMEOUT_S)
+            try:
+                request = json.loads(_read_line(conn))
+                reply = _answer(bot, filters_type, request, mine)
+                conn.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+                answered += "answer" in reply
+            except (OSError, ValueError):
+                continue  # the client went away or sent nonsense: it answers by itself
 
 
 def _listen(path: Path) -> socket.socket:
