@@ -7,7 +7,6 @@ import json
 from typing import Any, Iterable
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation
@@ -119,15 +118,6 @@ def article(console: Console, art: Article, span: tuple[int, int] | None = None)
     if span:
         body.stylize("reverse", *span)
     console.print(body)
-
-
-def article_list(console: Console, arts: list[Article]) -> None:
-    if not arts:
-        console.print("No articles yet. Add some with: bot ingest PATH")
-        return
-    for a in arts:
-        date = a.published or "          "
-        console.print(f"[cyan]{a.article_id}[/cyan]  {date}  {escape(a.title)}  [dim]{escape(a.source)}[/dim]")
 
 
 def article_table(console: Console, rows: list[tuple[Article, int]]) -> None:
