@@ -259,8 +259,10 @@ def serve_cmd(
     idle: float = typer.Option(900, "--idle", min=1, metavar="SECONDS",
                                help="Exit after this long without a question."),
 ) -> None:
-    """Keep a warm bot (store and model loaded) that `bot ask` answers through: much faster
-    asks while it runs; it exits when idle. Offline answers only."""
+    """Keep a warm bot that `bot ask` answers through (much faster); it exits when idle.
+
+    The store, the model and the offline answerer stay loaded in this process; `bot ask` of
+    the same store and settings is answered here while it runs (offline answers only)."""
     from bot import warm
 
     def ready(path: Path) -> None:
