@@ -273,3 +273,12 @@ def _iso_date(value: str | None) -> str | None:
         return None
     m = _DATE.search(value)
     return m.group(1) if m else None
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def looks_like_url(value: object) -> bool:
+    """True for anything written as scheme://..., so `file://` is refused as a URL rather
+    than looked for as a path."""
+    return isinstance(value, str) and bool(_SCHEME.match(value.strip()))

@@ -405,7 +405,7 @@ def run(settings: Settings, session: str | None = None, resume: bool = False,
         console = Console(highlight=False)  # rich turns colours off itself with NO_COLOR
     else:  # piped: plain text, no escape codes, whatever stdout is
         console = Console(highlight=False, soft_wrap=True, color_system=None, force_terminal=False)
-    history = History(settings.store_dir)
+    history = History(settings.store_dir, settings.secrets)
     try:
         name, note = pick_session(history, settings, session, resume)
         if note and interactive:

@@ -95,7 +95,7 @@ def ingest_cmd(
     from bot.articles import SUFFIXES
 
     bot = _bot(ctx)
-    with _progress("Ingesting") as progress:
+    with _progress("Ingesting", "chunks") as progress:
         report = bot.ingest_feeds(paths, collection=collection, progress=progress) if feed else \
             bot.ingest(paths, collection=collection, progress=progress)
     for note in report.notes:
@@ -179,7 +179,6 @@ def ask_cmd(
     """Ask a question; the answer cites exact spans of the articles."""
     from bot import render
     from bot.datefilter import parse_range
-    from bot.retrieval import Filters
 
     if question is None:
         if sys.stdin.isatty():
@@ -192,18 +191,26 @@ def ask_cmd(
     if k is not None and k < 1:
         _fail(f"--top-k {k}: retrieve at least 1 passage")
     since, until = parse_range(since, until, ("--since", "--until"))
-    bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
-    warming = bot.preload()  # the model loads while Chroma is imported and opened
-    try:
-        if out.is_terminal and fmt == "text":
-            # Print the model's words as they arrive, then the verified answer in their place.
-            render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
-                                   show_timings=timings)
-            return
-        answer = bot.ask(question, k=k, filters=filters)
-    finally:
-        if warming:
-            warming.join()
+    settings = _settings(ctx)
+    answer = _warm_answer(settings, {"question": question, "k": k, "source": source,
+                                     "since": since, "until": until})
+    if answer is None:  # no warm `bot serve`: do the work here
+        from bot.core import Bot
+        from bot.retrieval import Filters
+
+        bot, filters = Bot(settings), Filters(source=source, since=since, until=until)
+        warming = bot.preload()  # the model loads while Chroma is imported and opened
+        try:
+            if out.is_terminal and fmt == "text":
+                # Print the model's words as they arrive, then the verified answer in their place.
+                _log_ask(settings, render.streamed_answer(
+                    out, bot.ask_stream(question, k=k, filters=filters), show_timings=timings))
+                return
+            answer = bot.ask(question, k=k, filters=filters)
+        finally:
+            if warming:
+                warming.join()
+    _log_ask(settings, answer)
     if fmt == "json":
         out.print(render.to_json(answer.to_dict()), markup=False)
     elif fmt == "md":
@@ -212,8 +219,88 @@ def ask_cmd(
         render.answer(out, answer, show_timings=timings)
 
 
+def _warm_answer(settings: Any, request: dict[str, Any]) -> Any:
+    """The answer of this store's warm process (`bot serve`), or None when there is none."""
+    from bot import warm
+
+    reply = warm.ask(settings, request)
+    if reply is None:
+        return None
+    if "error" in reply:
+        _fail(str(reply["error"]), int(reply.get("exit_code") or 1))
+    from bot.history import answer_from_dict
+
+    try:
+        return answer_from_dict(reply["answer"])
+    except (KeyError, TypeError):  # not an answer after all: answer in-process
+        return None
+
+
+def _log_ask(settings: Any, answer: Any) -> None:
+    """Keep the question and its answer for `bot log` (unless BOT_LOG is off); a log that
+    cannot be written costs a note, not the answer."""
+    from bot.history import History, HistoryError
+
+    if answer is None or not settings.log_questions:
+        return
+    try:
+        history = History(settings.store_dir, settings.secrets)
+        try:
+            history.add_ask(answer, settings.collection)
+        finally:
+            history.close()
+    except HistoryError as e:
+        err.print(f"note: not logged: {e}", markup=False)
+
+
+@app.command("serve", epilog=examples("bot serve &", "bot serve --idle 3600"))
+def serve_cmd(
+    ctx: typer.Context,
+    idle: float = typer.Option(900, "--idle", min=1, metavar="SECONDS",
+                               help="Exit after this long without a question."),
+) -> None:
+    """Keep a warm bot that `bot ask` answers through (much faster); it exits when idle.
+
+    The store, the model and the offline answerer stay loaded in this process; `bot ask` of
+    the same store and settings is answered here while it runs (offline answers only)."""
+    from bot import warm
+
+    def ready(path: Path) -> None:
+        err.print(f"serving {path}; exits after {idle:g} s without a question", markup=False)
+
+    answered = warm.serve(_settings(ctx), idle, on_ready=ready)
+    err.print(f"idle for {idle:g} s after {answered} question(s); stopped", markup=False)
+
+
+@app.command("log", epilog=examples("bot log -n 1", "bot log --json -n 0"))
+def log_cmd(
+    ctx: typer.Context,
+    count: int = typer.Option(3, "--count", "-n", min=0, help="How many, newest first; 0 = all."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """The questions asked (bot ask and chat) with their answers and citations, newest first."""
+    from bot import render
+    from bot.history import DB_NAME, History
+
+    settings = _settings(ctx)
+    entries = []
+    if (Path(settings.store_dir) / DB_NAME).is_file():
+        history = History(settings.store_dir)
+        try:
+            entries = history.log(count or None)
+        finally:
+            history.close()
+    if json_out:
+        out.print(render.to_json([e.to_dict() for e in entries]), markup=False)
+    elif not entries:
+        out.print('Nothing asked yet. Ask with: bot ask "What happened?"', markup=False)
+    for entry in entries if not json_out else []:
+        render.log_entry(out, entry)
+
+
 @app.command("show", epilog=examples("bot show f7985a03bbf30fbd --span 0:271"))
-def show_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Article id (see bot sources)."),
+def show_cmd(ctx: typer.Context, article_id: str = typer.Argument(
+                 ..., help="Article id, or a unique prefix of it (see bot sources)."),
              json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
              span: Optional[str] = typer.Option(None, "--span", metavar="START:END",
                                                 help="Show only this span (character offsets, as cited) "
@@ -221,7 +308,8 @@ def show_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Art
     """Print an article's stored text and metadata."""
     from bot import render
 
-    article = _bot(ctx).article(article_id)
+    bot = _bot(ctx)
+    article = bot.article(bot.resolve_id(article_id))
     if article is None:
         _fail(f"{article_id}: no such article; list them with: bot sources")
     chars = _span(span, len(article.text)) if span is not None else None
@@ -245,24 +333,70 @@ def _span(text: str, length: int) -> tuple[int, int]:
     return first, last
 
 
-@app.command("sources", epilog=examples("bot sources --json"))
-def sources_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """List the articles in the store."""
+@app.command("sources", epilog=examples("bot sources --since 7d --source reuters", "bot sources --json"))
+def sources_cmd(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
+                                        help=f"Only articles published on/after this day ({DATES})."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="DATE",
+                                        help="Only articles published on/before this day (inclusive)."),
+) -> None:
+    """List the articles in the store, newest first: title, source, date, chunks and id."""
     from bot import render
+    from bot.datefilter import parse_range
+    from bot.retrieval import Filters
 
-    arts = _bot(ctx).articles(with_text=False)
+    since, until = parse_range(since, until, ("--since", "--until"))
+    filters = Filters(source=source, since=since, until=until)
+    rows = _bot(ctx).catalog(filters)
     if json_out:
-        out.print(render.to_json([a.to_dict(with_text=False) for a in arts]), markup=False)
+        out.print(render.to_json([{**a.to_dict(with_text=False), "chunks": n} for a, n in rows]),
+                  markup=False)
+    elif not rows and not filters.empty:
+        out.print("No articles match these filters; list them all with: bot sources", markup=False)
     else:
-        render.article_list(out, arts)
+        render.article_table(out, rows)
 
 
-@app.command("forget", epilog=examples("bot forget f7985a03bbf30fbd"))
-def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Article id.")) -> None:
-    """Remove an article and all its chunks."""
-    if not _bot(ctx).forget(article_id):
-        _fail(f"{article_id}: no such article; list them with: bot sources")
-    out.print(f"forgot {article_id}", markup=False)
+@app.command("forget", epilog=examples("bot forget f7985a03 3c1d0e2a", "bot forget --source old-feed.example"))
+def forget_cmd(
+    ctx: typer.Context,
+    article_ids: Optional[list[str]] = typer.Argument(
+        None, help="Article ids, or unique prefixes of them (see bot sources)."),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="Forget every article whose source contains this "
+                               "(see which first with: bot sources --source TEXT)."),
+) -> None:
+    """Remove articles and all their chunks: by id (several at once), or by --source."""
+    from bot.errors import BotError
+    from bot.retrieval import Filters
+
+    if not article_ids and not source:
+        _fail("name what to forget: bot forget ID [ID...] or bot forget --source TEXT")
+    bot, failed = _bot(ctx), 0
+    targets: dict[str, str] = {}  # id -> what to call it
+    for wanted in article_ids or []:
+        try:
+            targets[bot.resolve_id(wanted)] = wanted
+        except BotError as e:
+            err.print(f"error: {e}", markup=False)
+            failed += 1
+    if source:
+        matched = bot.catalog(Filters(source=source))
+        if not matched:
+            err.print(f"error: --source {source!r}: no article's source contains it; "
+                      "list them with: bot sources", markup=False)
+            failed += 1
+        targets.update({a.article_id: a.source for a, _ in matched})
+    for article_id in targets:
+        if bot.forget(article_id):
+            out.print(f"forgot {article_id}", markup=False)
+        else:  # gone meanwhile (another process forgot it)
+            err.print(f"error: {article_id}: no such article; list them with: bot sources", markup=False)
+            failed += 1
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("stats", epilog=examples("bot stats --json"))
@@ -290,7 +424,7 @@ def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
     """Re-chunk and re-embed every stored article, after changing BOT_EMBEDDINGS for one."""
     from bot import render
 
-    with _progress("Reindexing") as progress:
+    with _progress("Reindexing", "articles") as progress:
         report = _bot(ctx).reindex(progress=progress)
     if json_out:
         out.print(render.to_json(report.to_dict()), markup=False)
@@ -303,13 +437,26 @@ def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
     """Print the effective settings (secrets masked)."""
     from bot import render
 
-    shown = _settings(ctx).masked(typed=json_out)
+    settings = _settings(ctx)
+    shown = settings.masked(typed=json_out)
     if json_out:
         out.print(render.to_json(shown), markup=False)
     else:
         width = max(map(len, shown))
         for key, value in shown.items():
             out.print(f"{key.ljust(width)}  {value}", markup=False)
+        out.print(f"\nstore in use: {_store_in_use(ctx, settings)}", markup=False)
+
+
+def _store_in_use(ctx: typer.Context, settings: Any) -> str:
+    """Which store the commands use, and why that one."""
+    from bot.config import hide_password
+    from bot.location import explain
+
+    if settings.chroma_url:
+        return f"the Chroma server at {hide_password(settings.chroma_url)} (BOT_CHROMA_URL)"
+    why = explain(flag=(ctx.obj or {}).get("store_dir") is not None)
+    return f"{Path(settings.store_dir).absolute()} ({why})"
 
 
 @app.command("slack", epilog=examples("bot slack", "bot slack --http --port 3000"))
@@ -411,7 +558,7 @@ def brief_cmd(
     from bot import briefing_render, render
 
     _choice(fmt, "--format", BRIEF_FORMATS)
-    with _progress("Briefing") as progress:
+    with _progress("Briefing", "steps") as progress:
         result = _bot(ctx).brief(since=since, until=until, topic=topic, source=source,
                                  max_points=max_points, progress=progress, flags=True)
     text = {"md": briefing_render.markdown, "html": briefing_render.html,
@@ -433,18 +580,30 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 class _progress:
-    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    """A progress bar on stderr when it is a terminal (count, rate and time left); silent
+    otherwise, so piped output stays plain."""
 
-    def __init__(self, label: str):
-        self.label = label
+    def __init__(self, label: str, unit: str = ""):
+        self.label, self.unit = label, unit
         self.bar: Any = None
 
     def __enter__(self):
         if not err.is_terminal:
             return None
-        from rich.progress import Progress
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                                   TextColumn, TimeRemainingColumn)
 
-        self.bar = Progress(console=err, transient=True)
+        unit = self.unit
+
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Any:
+                from rich.text import Text
+
+                return Text(f"{task.speed:.1f} {unit}/s" if task.speed else "", style="dim")
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn(unit), Rate(), TimeRemainingColumn(),
+                            console=err, transient=True)
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=None)
         return self

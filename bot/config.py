@@ -27,7 +27,11 @@ def _setting(env: str, default: Any, help: str, secret: bool = False) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    store_dir: Path = _setting("BOT_STORE_DIR", Path(".bot"), "Where the embedded store lives.")
+    store_dir: Path = _setting(
+        "BOT_STORE_DIR", Path(".bot"),
+        "Where the embedded store lives; unset = the nearest .bot/ folder at or above the "
+        "current one, else the per-user data folder (bot config says which)."
+    )
     chroma_url: str = _setting("BOT_CHROMA_URL", "", "A Chroma server URL; empty = embedded store.")
     chroma_token: str = _setting(
         "BOT_CHROMA_TOKEN", "", "Token sent to the Chroma server (Authorization: Bearer).", True
@@ -50,6 +54,9 @@ class Settings:
     chunk_size: int = _setting("BOT_CHUNK_SIZE", 800, "Target chunk size in characters.")
     chunk_overlap: int = _setting("BOT_CHUNK_OVERLAP", 150, "Overlap between chunks (chars).")
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
+    log_questions: bool = _setting(
+        "BOT_LOG", True, "Keep each `bot ask` with its answer for `bot log` (chat keeps its own)."
+    )
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
     slack_bot_token: str = _setting("SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...) for the Web API.", True)
@@ -106,6 +113,10 @@ class Settings:
         for name, value in (overrides or {}).items():
             if value is not None:
                 kwargs[name] = _coerce(name, getattr(cls, name), value)
+        if "store_dir" not in kwargs:  # not set anywhere: found as git finds a repository
+            from bot.location import find_store
+
+            kwargs["store_dir"] = find_store().path
         return cls(**kwargs)
 
     def __repr__(self) -> str:

@@ -103,7 +103,7 @@ class Bot:
                progress: ingest.Progress | None = None) -> IngestReport:
         """Ingest files, folders and http(s) URLs (anything written scheme://... is taken
         as a URL); bad inputs are reported, the rest still goes in."""
-        from bot.fetch import load_urls, looks_like_url
+        from bot.articles import looks_like_url
 
         items = list(paths)
         urls = [str(p).strip() for p in items if looks_like_url(p)]
@@ -111,8 +111,11 @@ class Bot:
         articles = ingest.load_paths([p for p in items if not looks_like_url(p)], self.settings,
                                      report)
         if urls:
+            from bot.fetch import load_urls
+
             articles += load_urls(urls, self.settings, report)
-        report.merge(self.ingest_articles(articles, collection, progress))
+        if articles:  # nothing loaded (a mistyped path): no store to open, no model to load
+            report.merge(self.ingest_articles(articles, collection, progress))
         return report
 
     def ingest_urls(self, urls: Iterable[str], collection: str | None = None,
@@ -176,6 +179,35 @@ class Bot:
 
     def forget(self, article_id: str, collection: str | None = None) -> bool:
         return self.store(collection).forget(article_id)
+
+    def catalog(self, filters: Filters | None = None,
+                collection: str | None = None) -> list[tuple[Article, int]]:
+        """(article without its text, its chunk count), newest first (by publication date,
+        then by when it was ingested; undated last), those `filters` admit."""
+        from bot.store import day_number
+
+        found = [(a, n) for a, n in self.store(collection).catalog() if filters is None or
+                 filters.admits({"source": a.source, "published_ts": day_number(a.published or "")})]
+        return sorted(found, key=lambda an: (an[0].published or "", an[0].ingested_at or "",
+                                              an[0].article_id), reverse=True)
+
+    def resolve_id(self, id_or_prefix: str, collection: str | None = None) -> str:
+        """The id of the one article whose id is `id_or_prefix` or starts with it; a BotError
+        (one line) when none or several do."""
+        from bot.errors import BotError
+
+        wanted = id_or_prefix.strip()
+        store = self.store(collection)
+        if wanted and store.stored_hash(wanted) is not None:
+            return wanted
+        matches = sorted(i for i in store.ready_ids() if wanted and i.startswith(wanted))
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise BotError(f"{id_or_prefix}: no such article; list them with: bot sources")
+        shown = ", ".join(matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10 else "")
+        raise BotError(f"{id_or_prefix}: {len(matches)} articles start with it ({shown}); "
+                       "give more of the id")
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -379,7 +411,12 @@ class Bot:
         """A short cited summary of one article (LLM when configured, else extractive)."""
         from bot import briefing
 
-        article = self.article(article_id, collection)
+        from bot.errors import BotError
+
+        try:  # an id, or a unique start of one
+            article = self.article(self.resolve_id(article_id, collection), collection)
+        except BotError as e:
+            raise briefing.BriefingError(str(e)) from None
         if article is None:
             raise briefing.BriefingError(f"{article_id}: no such article; list them with: bot sources")
         idf = self.retriever(collection).idf_snapshot()

@@ -27,7 +27,8 @@ from typing import Iterable
 import httpcore
 import httpx
 
-from bot.articles import LoadError, article_from_html, article_from_text, canonical_url
+from bot.articles import (LoadError, article_from_html, article_from_text, canonical_url,
+                          looks_like_url)
 from bot.config import Settings
 from bot.schema import Article, IngestFailure, IngestReport
 
@@ -51,7 +52,6 @@ PAGE_ACCEPT = "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;
 FEED_ACCEPT = ("application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,"
                "*/*;q=0.1")
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class FetchError(LoadError):
@@ -85,12 +85,6 @@ class Fetched:
     @property
     def not_modified(self) -> bool:
         return self.status == 304
-
-
-def looks_like_url(value: object) -> bool:
-    """True for anything written as scheme://..., so `file://` is refused as a URL rather
-    than looked for as a path."""
-    return isinstance(value, str) and bool(_SCHEME.match(value.strip()))
 
 
 def blocked_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:

@@ -1,8 +1,10 @@
-"""Chat sessions, kept in SQLite in the store directory so `bot chat --continue` can resume.
+"""Chat sessions, kept in SQLite in the store directory so `bot chat --continue` can resume,
+and the log of every question asked (`bot log`): chat turns and one-shot `bot ask`s alike.
 
 One row per session and one per turn: the question as typed, the standalone question that was
 searched, and the whole verified answer as JSON (so a resumed session can show /sources and
-/open, and follow-ups keep their context).
+/open, and follow-ups keep their context). A `bot ask` is a session of its own of kind 'ask',
+which chat never lists or resumes. Configured secrets are masked before anything is written.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Sequence
 
+from bot.config import mask
 from bot.errors import BotError
 from bot.schema import Answer, Citation, Statement
 
@@ -36,6 +40,7 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns(session_id, id);
 """
+CHAT, ASK = "chat", "ask"  # kinds of session
 
 
 class HistoryError(BotError):
@@ -57,6 +62,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+@dataclass(frozen=True)
+class LogEntry:
+    """One question asked, with where it was asked and its verified answer."""
+
+    at: str
+    kind: str  # CHAT or ASK
+    session: str
+    answer: Answer
+
+    def to_dict(self) -> dict:
+        return {"at": self.at, "kind": self.kind, "session": self.session,
+                **self.answer.to_dict()}
+
+
 def answer_from_dict(d: dict) -> Answer:
     """The inverse of `Answer.to_dict` (the stored JSON back into a typed answer)."""
     return Answer(
@@ -68,14 +87,33 @@ def answer_from_dict(d: dict) -> Answer:
         standalone_question=d.get("standalone_question"))
 
 
+def _redact(value: Any, secrets: Sequence[str]) -> Any:
+    """`value` (an answer as a dict) with every secret in its strings masked."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, mask(secret))
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    return value
+
+
 class History:
-    def __init__(self, store_dir: Path):
+    def __init__(self, store_dir: Path, secrets: Sequence[str] = ()):
+        """`secrets` (Settings.secrets) are masked in whatever is written."""
         self.path = Path(store_dir) / DB_NAME
+        self.secrets = [s for s in secrets if s]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False)
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.executescript(_SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
+            if "kind" not in columns:  # a database from before `bot log`: all chat sessions
+                with self.db:
+                    self.db.execute(f"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT '{CHAT}'")
         except (OSError, sqlite3.Error) as e:
             raise HistoryError(f"{self.path}: cannot open the chat history ({e}); "
                                "check the store directory (BOT_STORE_DIR)") from None
@@ -101,13 +139,13 @@ class History:
             name = f"{base}-{n}"
         return name
 
-    def create(self, name: str | None, collection: str) -> str:
+    def create(self, name: str | None, collection: str, kind: str = CHAT) -> str:
         """A new empty session; without a name it is named after the time it started."""
         name = name or self.new_name()
         now = _now()
         with self.db:
-            self.db.execute("INSERT INTO sessions (name, collection, created_at, updated_at) "
-                            "VALUES (?, ?, ?, ?)", (name, collection, now, now))
+            self.db.execute("INSERT INTO sessions (name, collection, created_at, updated_at, kind) "
+                            "VALUES (?, ?, ?, ?, ?)", (name, collection, now, now, kind))
         return name
 
     def open(self, name: str, collection: str) -> str:
@@ -120,16 +158,16 @@ class History:
         return name
 
     def last(self) -> str | None:
-        row = self.db.execute("SELECT name FROM sessions ORDER BY updated_at DESC, id DESC "
-                              "LIMIT 1").fetchone()
+        row = self.db.execute("SELECT name FROM sessions WHERE kind = ? ORDER BY updated_at DESC, "
+                              "id DESC LIMIT 1", (CHAT,)).fetchone()
         return row[0] if row else None
 
     def sessions(self) -> list[SessionInfo]:
         rows = self.db.execute("""
             SELECT s.name, s.collection, s.created_at, s.updated_at, COUNT(t.id),
                    (SELECT question FROM turns WHERE session_id = s.id ORDER BY id LIMIT 1)
-            FROM sessions s LEFT JOIN turns t ON t.session_id = s.id
-            GROUP BY s.id ORDER BY s.updated_at DESC, s.id DESC""").fetchall()
+            FROM sessions s LEFT JOIN turns t ON t.session_id = s.id WHERE s.kind = ?
+            GROUP BY s.id ORDER BY s.updated_at DESC, s.id DESC""", (CHAT,)).fetchall()
         return [SessionInfo(*row) for row in rows]
 
     # -- turns ----------------------------------------------------------------------------
@@ -142,8 +180,10 @@ class History:
         with self.db:
             self.db.execute("INSERT INTO turns (session_id, question, standalone_question, "
                             "answer_json, created_at) VALUES (?, ?, ?, ?, ?)",
-                            (session_id, answer.question, answer.standalone_question,
-                             json.dumps(answer.to_dict(), ensure_ascii=False), now))
+                            (session_id, _redact(answer.question, self.secrets),
+                             _redact(answer.standalone_question, self.secrets),
+                             json.dumps(_redact(answer.to_dict(), self.secrets), ensure_ascii=False),
+                             now))
             self.db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
 
     def turns(self, session: str) -> list[Answer]:
@@ -151,3 +191,22 @@ class History:
                                "ON s.id = t.session_id WHERE s.name = ? ORDER BY t.id",
                                (session,)).fetchall()
         return [answer_from_dict(json.loads(r[0])) for r in rows]
+
+    # -- the log (`bot log`) --------------------------------------------------------------
+
+    def add_ask(self, answer: Answer, collection: str) -> None:
+        """Log a one-shot question (`bot ask`) as a session of its own."""
+        base = f"ask-{datetime.now().strftime('%Y-%m-%d-%H%M%S-%f')}"
+        name, n = base, 1
+        while self.exists(name):
+            n += 1
+            name = f"{base}-{n}"
+        self.add(self.create(name, collection, kind=ASK), answer)
+
+    def log(self, limit: int | None = None) -> list[LogEntry]:
+        """The questions asked, newest first (all of them when `limit` is None)."""
+        rows = self.db.execute(
+            "SELECT t.created_at, s.kind, s.name, t.answer_json FROM turns t JOIN sessions s "
+            "ON s.id = t.session_id ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
+            (-1 if limit is None else limit,)).fetchall()
+        return [LogEntry(at, kind, name, answer_from_dict(json.loads(a))) for at, kind, name, a in rows]

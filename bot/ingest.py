@@ -17,10 +17,11 @@ from bot.chunking import chunk_article
 from bot.config import Settings
 from bot.embeddings import Embedder
 from bot.errors import BotError
-from bot.schema import Article, IngestFailure, IngestReport
+from bot.schema import Article, Chunk, IngestFailure, IngestReport
 from bot.store import Store
 
 GROUP_CHUNKS = 256  # chunks embedded together: big enough to batch well, small enough for memory
+PROGRESS_SLICE = 32  # texts per embedding call, after which progress is told
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -48,9 +49,11 @@ def load_paths(paths: Iterable[str | Path], settings: Settings,
 
 def ingest_articles(articles: list[Article], store: Store, embedder: Embedder, settings: Settings,
                     progress: Progress | None = None) -> IngestReport:
+    """Store the articles that are new or changed. `progress(done, total)` counts chunks
+    embedded, so it moves within one large article too."""
     report = IngestReport()
     store.repair()  # finish off anything an interrupted ingest left pending
-    todo: list[tuple[Article, str]] = []  # (article, "added" | "updated")
+    todo: list[tuple[Article, str, list[Chunk]]] = []  # (article, "added" | "updated", chunks)
     seen: set[str] = set()  # article ids and content hashes already handled in this batch
     for article in articles:
         if article.article_id in seen or article.content_hash in seen:
@@ -63,28 +66,54 @@ def ingest_articles(articles: list[Article], store: Store, embedder: Embedder, s
         elif stored is None and store.find_hash(article.content_hash):
             report.unchanged.append(article.source)  # same text already stored from another source
         else:
-            todo.append((article, "added" if stored is None else "updated"))
-    total = len(todo)
-    done = 0
-    if progress:
-        progress(0, total)
-    for group in _groups(todo, settings):
-        chunked = [(a, kind, chunk_article(a.article_id, a.text, settings.chunk_size,
-                                           settings.chunk_overlap)) for a, kind in group]
+            chunks = chunk_article(article.article_id, article.text, settings.chunk_size,
+                                   settings.chunk_overlap)
+            todo.append((article, "added" if stored is None else "updated", chunks))
+    counter = _Counter(sum(len(chunks) for _, _, chunks in todo), progress)
+    for group in _groups(todo):
         try:
-            vectors = embedder.embed([c.text for _, _, chunks in chunked for c in chunks])
+            vectors = _embed([c.text for _, _, chunks in group for c in chunks], embedder,
+                             settings, counter)
         except BotError as e:
-            report.failed += [IngestFailure(a.source, str(e)) for a, _, _ in chunked]
+            report.failed += [IngestFailure(a.source, str(e)) for a, _, _ in group]
+            counter.add(sum(len(chunks) for _, _, chunks in group))
             continue
         offset = 0
-        for article, kind, chunks in chunked:
+        for article, kind, chunks in group:
             part = vectors[offset:offset + len(chunks)]
             offset += len(chunks)
             _store_one(store, article, kind, chunks, part, report)
-            done += 1
-            if progress:
-                progress(done, total)
     return report
+
+
+class _Counter:
+    """Chunks done out of `total`, told to `progress` as they are embedded."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.done, self.progress = total, 0, progress
+        self.add(0)
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+def _embed(texts: list[str], embedder: Embedder, settings: Settings, counter: _Counter) -> np.ndarray:
+    """Embed a group's texts a slice at a time, counting progress after each. The texts are
+    sorted by length here, as the local embedder sorts them inside one call, so slicing costs
+    no padding; a slice is a few batches (one request to a remote embedder)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    step = max(PROGRESS_SLICE, settings.embed_batch)
+    parts: list[np.ndarray] = []
+    for b in range(0, len(order), step):
+        parts.append(embedder.embed([texts[i] for i in order[b:b + step]]))
+        counter.add(len(order[b:b + step]))
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    vectors[order] = np.concatenate(parts)
+    return vectors
 
 
 def _store_one(store: Store, article: Article, kind: str, chunks: list, vectors: np.ndarray,
@@ -101,14 +130,14 @@ def _store_one(store: Store, article: Article, kind: str, chunks: list, vectors:
     report.chunks += len(chunks)
 
 
-def _groups(todo: list[tuple[Article, str]], settings: Settings) -> Iterable[list[tuple[Article, str]]]:
-    group: list[tuple[Article, str]] = []
+def _groups(todo: list[tuple[Article, str, list[Chunk]]]) -> Iterable[list[tuple[Article, str, list[Chunk]]]]:
+    """Articles in groups of about GROUP_CHUNKS chunks, embedded together."""
+    group: list[tuple[Article, str, list[Chunk]]] = []
     size = 0
-    budget = GROUP_CHUNKS * settings.chunk_size
     for item in todo:
         group.append(item)
-        size += len(item[0].text)
-        if size >= budget:
+        size += len(item[2])
+        if size >= GROUP_CHUNKS:
             yield group
             group, size = [], 0
     if group:

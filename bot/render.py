@@ -7,7 +7,6 @@ import json
 from typing import Any, Iterable
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation
@@ -121,13 +120,42 @@ def article(console: Console, art: Article, span: tuple[int, int] | None = None)
     console.print(body)
 
 
-def article_list(console: Console, arts: list[Article]) -> None:
-    if not arts:
-        console.print("No articles yet. Add some with: bot ingest PATH")
+def article_table(console: Console, rows: list[tuple[Article, int]]) -> None:
+    """`bot sources`: one row per article (title, source, date, chunks, id) and a count."""
+    from rich.table import Table
+
+    if not rows:
+        console.print("No articles yet. Add some with: bot ingest PATH", markup=False)
         return
-    for a in arts:
-        date = a.published or "          "
-        console.print(f"[cyan]{a.article_id}[/cyan]  {date}  {escape(a.title)}  [dim]{escape(a.source)}[/dim]")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("title", overflow="fold", ratio=3)
+    table.add_column("source", overflow="fold", ratio=2, style="dim")
+    table.add_column("date", no_wrap=True)
+    table.add_column("chunks", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True, style="cyan")
+    for a, n in rows:
+        table.add_row(Text(one_line(a.title)), Text(one_line(a.source)), a.published or "",
+                      str(n), a.article_id)
+    console.print(table)
+    console.print(f"{len(rows)} article{'' if len(rows) == 1 else 's'}", markup=False)
+
+
+def one_line(text: str) -> str:
+    """Text from outside (a title, a URL) safe on a terminal: control characters (escape
+    sequences, line breaks) become spaces."""
+    return "".join(" " if ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 else ch for ch in text)
+
+
+def log_entry(console: Console, entry: Any) -> None:
+    """One question of `bot log` (a bot.history.LogEntry): when and where, then the answer."""
+    from datetime import datetime
+
+    when = datetime.fromisoformat(entry.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    where = "bot ask" if entry.kind == "ask" else f"chat {one_line(entry.session)}"
+    console.print(Text(f"{when}  {where}", style="dim"))
+    console.print(Text("> ", style="bold") + Text(one_line(entry.answer.question), style="bold"))
+    answer(console, entry.answer, quote_limit=200)
+    console.print()
 
 
 def shorten(text: str, limit: int) -> str:

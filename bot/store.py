@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from bot.chroma_import import import_chromadb
 from bot.config import Settings
 from bot.errors import BotError
 from bot.schema import Article, Chunk
@@ -141,6 +142,7 @@ def _connect(settings: Settings) -> Any:
 
 
 def _chroma_settings() -> Any:
+    import_chromadb()
     from chromadb.config import Settings as ChromaSettings
 
     # A fresh object every time: HttpClient writes the host and port into the one it is given.
@@ -148,7 +150,7 @@ def _chroma_settings() -> Any:
 
 
 def _connect_embedded(settings: Settings) -> Any:
-    import chromadb
+    chromadb = import_chromadb()
 
     path = Path(settings.store_dir) / "chroma"
     try:
@@ -176,7 +178,7 @@ def _connect_server(settings: Settings) -> Any:
         raise StoreError(f"BOT_CHROMA_URL={settings.chroma_url!r} is not an http(s)://host:port URL")
     headers = auth_headers(settings)
     _heartbeat(url, headers, settings.chroma_timeout)
-    import chromadb
+    chromadb = import_chromadb()
 
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
@@ -425,6 +427,11 @@ class Store:
         docs = got.get("documents") or [""] * len(got["ids"])
         found = [_article(i, d or "", m) for i, d, m in zip(got["ids"], docs, got["metadatas"])]
         return sorted(found, key=lambda a: (a.published or "", a.title))
+
+    def catalog(self) -> list[tuple[Article, int]]:
+        """Every ready article (without its text) with its number of chunks, in one read."""
+        got = self._call(self._articles.get, where={"state": "ready"}, include=["metadatas"])
+        return [(_article(i, "", m), int(m.get("n_chunks", 0))) for i, m in zip(got["ids"], got["metadatas"])]
 
     def iter_articles(self, ids: list[str] | None = None, page: int = 200) -> Iterator[Article]:
         """Every ready article (or those of `ids`) with its text, a page at a time (memory

@@ -24,7 +24,8 @@ def test_ingest_ask_show_sources_forget(tmp_path):
     assert shown["text"][c["start"]:c["end"]] == c["quote"]
 
     listed = json.loads(run_cli("sources", "--json", env=env).stdout)
-    assert listed == [{k: shown[k] for k in ("article_id", "title", "source", "published")}]
+    assert listed == [{**{k: shown[k] for k in ("article_id", "title", "source", "published")},
+                       "chunks": listed[0]["chunks"]}] and listed[0]["chunks"] >= 1
 
     assert run_cli("forget", c["article_id"], env=env).returncode == 0
     assert json.loads(run_cli("sources", "--json", env=env).stdout) == []

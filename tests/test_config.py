@@ -19,9 +19,11 @@ def test_precedence_dotenv_then_env_then_flags(tmp_path):
     assert s.chat_model == "flag-model"
 
 
-def test_defaults_without_anything():
+def test_defaults_without_anything(tmp_path):
     s = Settings.load(env={}, env_file=None)
-    assert s.store_dir == Path(".bot") and s.embeddings == "local" and not s.llm_enabled
+    # No .bot/ above tmp_path: the per-user store (XDG_DATA_HOME is tmp_path/xdg in tests).
+    assert s.store_dir == tmp_path / "xdg" / "bot"
+    assert s.embeddings == "local" and not s.llm_enabled
 
 
 def test_llm_enabled_by_key_or_base_url():
