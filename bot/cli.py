@@ -11,14 +11,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
+
+from bot import terminal
+from bot.terminal import safe_line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Ask questions of news articles and get answers that cite exact source spans.")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Every line the CLI prints goes through consoles that neutralise control characters and redact
+# secrets (bot/terminal.py); error lines are also kept to one line (`safe_line`).
+out = terminal.console(highlight=False, soft_wrap=True)
+err = terminal.console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _settings(ctx: typer.Context):
@@ -63,9 +67,9 @@ def ingest_cmd(
         report = bot.ingest_feeds(paths, collection=collection, progress=progress) if feed else \
             bot.ingest(paths, collection=collection, progress=progress)
     for note in report.notes:
-        err.print(f"note: {note}", markup=False)
+        err.print(f"note: {safe_line(note)}", markup=False)
     for failure in report.failed:
-        err.print(f"error: {failure.line()}", markup=False)
+        err.print(f"error: {safe_line(failure.line())}", markup=False)
     if json_out:
         out.print(render.to_json(report.to_dict()), markup=False)
     else:
@@ -102,9 +106,9 @@ def watch_cmd(
         for source in report.updated:
             out.print(f"  updated {source}", markup=False)
         for note in report.notes:
-            err.print(f"note: {note}", markup=False)
+            err.print(f"note: {safe_line(note)}", markup=False)
         for failure in report.failed:
-            err.print(f"error: {failure.line()}", markup=False)
+            err.print(f"error: {safe_line(failure.line())}", markup=False)
 
     out.print(f"watching {len(feeds)} feed(s) every {every}; Ctrl-C stops", markup=False)
     polls = 0
@@ -129,10 +133,14 @@ def ask_cmd(
 ) -> None:
     """Ask a question; the answer cites exact spans of the articles."""
     from bot import render
+    from bot.config import check
     from bot.retrieval import Filters
 
+    question = terminal.text_arg(question)
     if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
+    if k is not None:
+        check("top_k", k, "--top-k")
     bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
     warming = bot.preload()  # the model loads while Chroma is imported and opened
     try:
@@ -320,6 +328,8 @@ def brief_cmd(
                                  max_points=max_points, progress=progress)
     text = {"md": briefing_render.markdown, "html": briefing_render.html,
             "json": lambda b: render.to_json(b.to_dict()) + "\n"}[fmt](result)
+    if fmt != "json":  # JSON is exact and escaped already
+        text = terminal.safe(text)
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -332,7 +342,7 @@ def brief_cmd(
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {safe_line(message)}", markup=False)
     raise typer.Exit(code)
 
 
@@ -368,7 +378,7 @@ def main() -> None:
     try:
         app()
     except BotError as e:
-        err.print(f"error: {e}", markup=False)
+        err.print(f"error: {safe_line(str(e))}", markup=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.errors import BotError
+from bot.redact import redact_tree
 from bot.schema import Answer, Citation, Statement
 
 DB_NAME = "chat.sqlite3"
@@ -139,11 +140,14 @@ class History:
         if session_id is None:
             raise HistoryError(f"{session}: no such chat session; list them with: bot chat --list")
         now = _now()
+        # Kept without secrets (a model may echo its key in a rewritten question or its words);
+        # the citations stay exact, as they are checked against the stored articles.
+        stored = {k: v if k == "citations" else redact_tree(v) for k, v in answer.to_dict().items()}
         with self.db:
             self.db.execute("INSERT INTO turns (session_id, question, standalone_question, "
                             "answer_json, created_at) VALUES (?, ?, ?, ?, ?)",
-                            (session_id, answer.question, answer.standalone_question,
-                             json.dumps(answer.to_dict(), ensure_ascii=False), now))
+                            (session_id, stored["question"], stored.get("standalone_question"),
+                             json.dumps(stored, ensure_ascii=False), now))
             self.db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
 
     def turns(self, session: str) -> list[Answer]:

@@ -1,5 +1,9 @@
 """Answers and articles → terminal text (rich) and JSON. Rendering only: no retrieval, no I/O
-beyond the console it is given."""
+beyond the console it is given.
+
+Everything shown came from outside (articles, titles, sources, model output): it goes through
+bot/terminal.py `safe` (secrets redacted, control characters shown, not obeyed), or `clean`
+where styles hold offsets into the text. JSON keeps every character (those a terminal obeys escaped)."""
 
 from __future__ import annotations
 
@@ -10,11 +14,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from bot.redact import redact_partial, redact_tree
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation
+from bot.terminal import UNSAFE, clean, safe
 
 
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2)
+    """Exact JSON, secrets redacted; the characters a terminal would obey are escaped (\\uXXXX)
+    (json escapes C0 itself; DEL, C1 and bidi controls it leaves raw with ensure_ascii off)."""
+    text = json.dumps(redact_tree(obj), ensure_ascii=False, indent=2)
+    return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def location(c: Citation) -> str:
@@ -27,26 +36,26 @@ def answer(console: Console, ans: Answer, show_timings: bool = False,
     """`quote_limit` shortens long quotes in the footnotes (the chat's /sources shows them whole);
     `markdown` renders a model's statements as markdown (never verbatim extractive quotes)."""
     if ans.standalone_question and ans.standalone_question != ans.question:
-        console.print(Text(f"(searched: {ans.standalone_question})", style="dim"))
+        console.print(Text(f"(searched: {safe(ans.standalone_question)})", style="dim"))
     if ans.refused:
-        console.print(Text(ans.answer, style="yellow"))
+        console.print(Text(safe(ans.answer), style="yellow"))
     else:
         if ans.short_answer:
-            console.print(Text(ans.short_answer, style="bold green"))
+            console.print(Text(safe(ans.short_answer), style="bold green"))
             console.print()
         if markdown and ans.mode != "extractive":
             from rich.markdown import Markdown
 
             console.print(Markdown(" ".join(
-                s.text + " " + "".join(f"\\[{n}\\]" for n in s.citations) for s in ans.statements)))
+                safe(s.text) + " " + "".join(f"\\[{n}\\]" for n in s.citations) for s in ans.statements)))
         else:
             for s in ans.statements:
                 marks = "".join(f"[{n}]" for n in s.citations)
-                console.print(Text(s.text) + Text(f" {marks}", style="cyan"))
+                console.print(Text(safe(s.text)) + Text(f" {marks}", style="cyan"))
         console.print()
         sources(console, ans.citations, ans.short_answer, quote_limit)
     if ans.notice:
-        console.print(Text(f"Note: {ans.notice}", style="dim"))
+        console.print(Text(f"Note: {safe(ans.notice)}", style="dim"))
     if show_timings:
         console.print(Text(" · ".join(f"{k} {v:.0f} ms" for k, v in ans.timings_ms.items()), style="dim"))
 
@@ -57,11 +66,14 @@ def streamed_answer(console: Console, events: Iterable[AnswerDelta | AnswerDone]
     statements verification dropped disappear, and the notice says so."""
     from rich.live import Live
 
-    draft, final = Text(no_wrap=False, overflow="fold"), None  # wrap, though the console soft-wraps
-    with Live(draft, console=console, auto_refresh=False, transient=True) as live:
+    written, final = "", None
+    with Live(Text(), console=console, auto_refresh=False, transient=True) as live:
         for event in events:
             if isinstance(event, AnswerDelta):
-                draft.append(event.text)
+                # The whole draft is redacted again at each delta (a secret can arrive in
+                # pieces), holding back an ending that may be the start of one.
+                written += event.text
+                draft = Text(clean(redact_partial(written)), no_wrap=False, overflow="fold")
                 live.update(draft, refresh=True)
             else:
                 final = event.answer
@@ -77,21 +89,21 @@ def sources(console: Console, cites: list[Citation], highlight: str | None = Non
         return
     console.print(Text("Sources", style="bold"))
     for c in cites:
-        console.print(Text(f"[{c.n}] ", style="cyan") + Text(c.title, style="bold"))
-        console.print(Text(f"    {location(c)}", style="dim"))
+        console.print(Text(f"[{c.n}] ", style="cyan") + Text(safe(c.title), style="bold"))
+        console.print(Text(f"    {safe(location(c))}", style="dim"))
         shown = c.quote if quote_limit is None else shorten(c.quote, quote_limit)
-        quote = Text(f'    "{shown}"', style="italic")
+        quote = Text(f'    "{safe(shown)}"', style="italic")
         if highlight:
             quote.highlight_words([highlight], style="bold green")
         console.print(quote)
 
 
 def article(console: Console, art: Article, span: tuple[int, int] | None = None) -> None:
-    console.print(Text(art.title, style="bold"))
+    console.print(Text(safe(art.title), style="bold"))
     meta = [art.article_id, art.source] + ([art.published] if art.published else [])
-    console.print(Text(" · ".join(meta), style="dim"))
+    console.print(Text(safe(" · ".join(meta)), style="dim"))
     console.print()
-    body = Text(art.text)
+    body = Text(clean(art.text))  # same length: the span's offsets still hold
     if span:
         body.stylize("reverse", *span)
     console.print(body)
@@ -103,7 +115,8 @@ def article_list(console: Console, arts: list[Article]) -> None:
         return
     for a in arts:
         date = a.published or "          "
-        console.print(f"[cyan]{a.article_id}[/cyan]  {date}  {escape(a.title)}  [dim]{escape(a.source)}[/dim]")
+        console.print(f"[cyan]{a.article_id}[/cyan]  {safe(date)}  {escape(safe(a.title))}  "
+                      f"[dim]{escape(safe(a.source))}[/dim]")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -134,20 +147,20 @@ def article_window(console: Console, art: Article, span: tuple[int, int], contex
     the span is also bracketed by » «, so it still stands out."""
     start, end = span
     lo, hi = window(art.text, start, end, context)
-    console.print(Text(art.title, style="bold"))
+    console.print(Text(safe(art.title), style="bold"))
     meta = [art.article_id, art.source] + ([art.published] if art.published else [])
     meta.append(f"chars {start}–{end} of {len(art.text)}")
-    console.print(Text(" · ".join(meta), style="dim"))
+    console.print(Text(safe(" · ".join(meta)), style="dim"))
     console.print()
     plain = console.color_system is None
     body = Text()
     if lo > 0:
         body.append(f"… ({lo} chars before)\n", style="dim")
-    body.append(art.text[lo:start])
+    body.append(safe(art.text[lo:start]))
     body.append("»" if plain else "", style="bold")
-    body.append(art.text[start:end], style="reverse bold")
+    body.append(safe(art.text[start:end]), style="reverse bold")
     body.append("«" if plain else "", style="bold")
-    body.append(art.text[end:hi])
+    body.append(safe(art.text[end:hi]))
     if hi < len(art.text):
         body.append(f"\n… ({len(art.text) - hi} chars after)", style="dim")
     console.print(body)

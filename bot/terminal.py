@@ -20,10 +20,11 @@ from typing import Any, Iterable, Optional
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 
-# C0 controls but \t and \n, DEL, the C1 controls, and the bidi embeddings, overrides and
-# isolates (U+202A-U+202E, U+2066-U+2069; the marks LRM/RLM/ALM only affect neutral characters).
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but \t and \n, DEL, the C1 controls, the bidi embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069; the marks LRM/RLM/ALM only affect neutral characters), and
+# lone surrogates (undecodable bytes of argv or a file name), which no terminal can be sent.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _stand_in(m: re.Match) -> str:
@@ -52,6 +53,24 @@ def safe(text: str) -> str:
     from bot.redact import redact
 
     return clean(redact(text))
+
+
+def safe_line(text: str) -> str:
+    """`safe` for a one-line message: an error line, a note, a file name in either."""
+    from bot.redact import redact
+
+    return clean_line(redact(text))
+
+
+def text_arg(text: str) -> str:
+    """A command-line argument meant as text (a question): bytes that were not UTF-8 (kept by
+    Python as lone surrogates) become U+FFFD instead of failing later."""
+    return text.encode("utf-8", "surrogateescape" if _escaped_only(text) else "replace"
+                       ).decode("utf-8", "replace")
+
+
+def _escaped_only(text: str) -> bool:
+    return all(not 0xD800 <= ord(ch) <= 0xDFFF or 0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
 
 
 def has_unsafe(text: str) -> bool:
