@@ -98,7 +98,11 @@ def watch_cmd(
         _fail(f"--every {e}")
     bot = _bot(ctx)
 
+    fetched = []  # polls in which some feed answered (a fetch, even with nothing new)
+
     def on_poll(n: int, report) -> None:
+        if report.added or report.updated or report.unchanged or not report.failed:
+            fetched.append(n)
         stamp = dt.datetime.now().strftime("%H:%M:%S")
         out.print(f"{stamp} poll {n}: {report.summary()} ({report.chunks} chunks)", markup=False)
         for source in report.added:
@@ -118,6 +122,8 @@ def watch_cmd(
         out.print("stopped", markup=False)
         raise typer.Exit(0)
     out.print(f"stopped after {polls} poll(s)", markup=False)
+    if polls and not fetched:
+        _fail(f"nothing could be fetched in {polls} poll(s); check the feed URLs and the network")
 
 
 @app.command("ask")
