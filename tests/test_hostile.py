@@ -324,7 +324,7 @@ def test_a_question_with_invalid_utf8_bytes_is_asked(tmp_path):
     assert r.returncode == 0 and "Traceback" not in r.stderr and "Sources" in r.stdout
     # Piped chat: a line that is not UTF-8 is asked too.
     env = {**os.environ, **plain_env(tmp_path), "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    done = subprocess.run([sys.executable, "-m", "bot", "chat"], input=b"What range \xff?\n",
+    done = subprocess.run([sys.executable, "-m", "bot", "chat"], input=b"What range was claimed \xff?\n",
                           capture_output=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 0 and b"Traceback" not in done.stderr and b"Sources" in done.stdout
 
