@@ -201,11 +201,16 @@ def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="A
 
 
 @app.command("stats")
-def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+              repair: bool = typer.Option(False, "--repair",
+                                          help="First remove what interrupted writes left.")) -> None:
     """Show articles, chunks, store size and the embedding model."""
     from bot import render
 
-    stats = _bot(ctx).stats()
+    bot = _bot(ctx)
+    if repair:
+        err.print(f"repaired: removed {len(bot.repair())} interrupted write(s)", markup=False)
+    stats = bot.stats()
     if json_out:
         out.print(render.to_json(stats.to_dict()), markup=False)
         return
@@ -213,8 +218,14 @@ def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json",
     rows = [("collection", stats.collection), ("articles", str(stats.articles)),
             ("chunks", str(stats.chunks)), ("embedding model", stats.embedding_model),
             ("store", stats.location), ("size", size)]
+    if stats.pending_articles:
+        rows.append(("pending writes", f"{stats.pending_articles} article(s), "
+                                       f"{stats.pending_chunks} chunk(s), not counted above"))
     for key, value in rows:
         out.print(f"{key.ljust(15)}  {value}", markup=False)
+    if stats.stale_articles:
+        out.print(f"note: {stats.stale_articles} write(s) were interrupted; the next `bot ingest` "
+                  "removes them, or run: bot stats --repair", markup=False)
     if stats.configured_model and stats.configured_model != stats.embedding_model:
         out.print(f"note: the bot is configured for '{stats.configured_model}'; "
                   "run `bot reindex` to rebuild with it", markup=False)

@@ -188,6 +188,10 @@ class Bot:
                                                 check_model=False)
         return store.stats()
 
+    def repair(self, collection: str | None = None) -> list[str]:
+        """Remove what interrupted writes left (ingest does this itself first); the ids."""
+        return self.store(collection).repair()
+
     def reindex(self, collection: str | None = None,
                 progress: ingest.Progress | None = None) -> "ReindexReport":
         """Re-chunk and re-embed every article with the configured embedder and chunk

@@ -61,6 +61,11 @@ class Stats:
     location: str
     size_bytes: int | None  # None on a Chroma server (it does not say)
     configured_model: str = ""  # what the bot is set to use; differs until `bot reindex`
+    # Writes in progress, or left by a crash (`stale`, which `repair()` removes): their
+    # articles are not counted above, nor their chunks.
+    pending_articles: int = 0
+    pending_chunks: int = 0
+    stale_articles: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -563,8 +568,13 @@ class Store:
         if not self.settings.chroma_url:
             root = Path(self.settings.store_dir) / "chroma"
             size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        return Stats(self.name, len(self.ready_ids()), self.count_chunks(), self.built_with(),
-                     self.location, size, self.embedding_model)
+        pending = self._call(self._articles.get, where={"state": "pending"}, include=["metadatas"])
+        pending_chunks = sum(len(self._call(self._chunks.get, where={"article_id": i}, include=[])["ids"])
+                             for i in pending["ids"])
+        return Stats(self.name, len(self.ready_ids()), self.count_chunks() - pending_chunks,
+                     self.built_with(), self.location, size, self.embedding_model,
+                     pending_articles=len(pending["ids"]), pending_chunks=pending_chunks,
+                     stale_articles=sum(1 for m in pending["metadatas"] if _writer_gone(m)))
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -334,3 +334,81 @@ def test_watch_exits_non_zero_when_nothing_could_be_fetched(tmp_path):
     r = run_cli("watch", "--feed", url, "--every", "1s", "--max-polls", "2",
                 env=plain_env(tmp_path, BOT_ALLOW_PRIVATE_URLS="1"), cwd=tmp_path)
     assert r.returncode == 1 and "nothing could be fetched in 2 poll(s)" in r.stderr
+
+
+# -- store bookkeeping after a crash -----------------------------------------------------
+
+# A real ingest that SIGKILLs itself once the chunks of its `n`-th article write are stored,
+# before the article is flipped to ready: the moment a crash leaves the most behind.
+KILL_MID_WRITE = """
+import os, signal, sys
+from bot import Bot
+from bot.config import Settings
+from bot.store import Store
+
+real, seen = Store._call, []
+
+def call(self, fn, *args, **kwargs):
+    out = real(self, fn, *args, **kwargs)
+    metas = kwargs.get("metadatas") or [{}]
+    if getattr(fn, "__name__", "") == "upsert" and "chunk_no" in metas[0]:
+        seen.append(1)
+        if len(seen) == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+Store._call = call
+Bot(Settings.load()).ingest(sys.argv[1:2])
+"""
+
+STORIES = {
+    "ferry.txt": "Harbor ferries\n\nThe harbor office said on Monday that ferries will run every "
+                 "hour from June. Tickets will cost two dollars, officials said.\n",
+    "tram.txt": "Night trams\n\nThe city said on Friday that trams will run all night on "
+                "weekends. The first night service starts in May, the transport office said.\n",
+}
+
+
+def _kill_mid_write(folder: Path, env: dict, nth: int) -> int:
+    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", KILL_MID_WRITE, str(folder), str(nth)],
+                          env=full, capture_output=True, timeout=300)
+    return done.returncode
+
+
+def test_stats_counts_an_interrupted_write_apart_and_repairs_it(tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for name, text in STORIES.items():
+        (folder / name).write_text(text)
+    env = plain_env(tmp_path)
+    assert _kill_mid_write(folder, env, 2) == -9
+    stats = json.loads(run_cli("stats", "--json", env=env, cwd=tmp_path).stdout)
+    assert (stats["articles"], stats["pending_articles"], stats["stale_articles"]) == (1, 1, 1)
+    assert stats["pending_chunks"] >= 1
+    text = run_cli("stats", env=env, cwd=tmp_path).stdout
+    assert "pending writes   1 article(s)" in text and "bot stats --repair" in text
+    r = run_cli("stats", "--repair", "--json", env=env, cwd=tmp_path)
+    assert "removed 1 interrupted write(s)" in r.stderr
+    after = json.loads(r.stdout)
+    assert (after["articles"], after["pending_articles"]) == (1, 0)
+    assert after["chunks"] == stats["chunks"]  # the count never included the pending chunks
+
+
+def test_a_killed_update_keeps_serving_the_old_version(tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "ferry.txt").write_text(STORIES["ferry.txt"])
+    env = plain_env(tmp_path)
+    assert run_cli("ingest", str(folder), env=env, cwd=tmp_path).returncode == 0
+    [old] = json.loads(run_cli("sources", "--json", env=env, cwd=tmp_path).stdout)
+    (folder / "ferry.txt").write_text(STORIES["ferry.txt"].replace("two dollars", "three euros"))
+    assert _kill_mid_write(folder, env, 1) == -9
+    shown = json.loads(run_cli("show", old["article_id"], "--json", env=env, cwd=tmp_path).stdout)
+    assert "two dollars" in shown["text"]  # the old version, whole, until the new one is ready
+    answer = json.loads(run_cli("ask", "What will tickets cost?", "--json", env=env,
+                                cwd=tmp_path).stdout)
+    assert any("two dollars" in c["quote"] for c in answer["citations"])
+    assert run_cli("ingest", str(folder), env=env, cwd=tmp_path).returncode == 0
+    shown = json.loads(run_cli("show", old["article_id"], "--json", env=env, cwd=tmp_path).stdout)
+    assert "three euros" in shown["text"]
