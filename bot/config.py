@@ -155,7 +155,7 @@ class Settings:
                 # the whole userinfo: a password may itself hold ':' or '@'
                 userinfo = urlsplit(url).netloc.rpartition("@")[0]
                 found += [part for part in (userinfo.partition(":")[2],) if part]
-        return found
+        return list(dict.fromkeys(found))
 
     def masked(self) -> dict[str, str]:
         """Effective settings keyed by environment variable, secrets masked."""
