@@ -206,7 +206,7 @@ def check(name: str, value: Any, label: str | None = None) -> Any:
     if not number or not math.isfinite(value) or not low <= value <= high:
         shown = f"{value:g}" if number else repr(value)
         raise ConfigError(f"{label}={shown} is out of range: use {low:g} to {high:g} {unit}")
-    if isinstance(RANGES_DEFAULTS.get(name), int) and not float(value).is_integer():
+    if isinstance(_DEFAULTS.get(name), int) and not float(value).is_integer():
         raise ConfigError(f"{label}={value!r}: use a whole number of {unit}")
     return value
 
@@ -235,4 +235,4 @@ def _coerce(name: str, default: Any, raw: Any) -> Any:
 
 
 _ENV = {f.name: f.metadata["env"] for f in fields(Settings)}
-RANGES_DEFAULTS = {f.name: f.default for f in fields(Settings)}
+_DEFAULTS = {f.name: f.default for f in fields(Settings)}

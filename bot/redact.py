@@ -18,7 +18,7 @@ from typing import Any, Iterable
 HIDDEN = "(hidden)"
 MIN_SECRET = 4  # shorter values would blank ordinary words; no real key is this short
 
-_known: set[str] = set()
+_known: frozenset[str] = frozenset()  # replaced, never changed: readers need no lock
 _lock = threading.Lock()
 _installed = False
 
@@ -44,10 +44,11 @@ _TOKEN_SHAPES = re.compile(
 
 def remember(secrets: Iterable[str]) -> None:
     """Add configured secret values (and install the log filter once)."""
+    global _known
     fresh = {s for s in secrets if s and len(s) >= MIN_SECRET}
     if fresh - _known:
         with _lock:
-            _known.update(fresh)
+            _known = _known | fresh
     install_logging()
 
 
@@ -113,8 +114,19 @@ class RedactingRecords:
         from bot.terminal import clean
 
         record = self.inner(*args, **kwargs)
+
+        def safe(value: Any) -> Any:
+            return clean(redact(value)) if isinstance(value, str) else value
+
         try:
-            record.msg, record.args = clean(redact(record.getMessage())), None
+            # Arguments are cleaned in place where that suffices, since some formatters read
+            # them (uvicorn's access log unpacks a tuple); else the message is formatted now.
+            record.msg = safe(record.msg)
+            if isinstance(record.args, tuple):
+                record.args = tuple(safe(a) for a in record.args)
+            message = record.getMessage()
+            if safe(message) != message:
+                record.msg, record.args = safe(message), None
         except Exception:  # a record whose arguments do not format: leave it to the handler
             return record
         if record.exc_info and not record.exc_text:  # tracebacks too: format now, redacted

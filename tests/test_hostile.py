@@ -111,6 +111,26 @@ def test_clean_keeps_length_newlines_and_tabs():
 # -- secrets echoed back by stand-in servers ---------------------------------------------
 
 
+def test_redact_hides_credential_shapes_and_leaves_prose_alone():
+    from bot.redact import redact, redact_partial, remember
+
+    remember(["conf-SECRET-value-77"])
+    cases = {
+        "Authorization was Bearer tok-abc123x": "Authorization was Bearer (hidden)",
+        "{'X-Chroma-Token': 'abcd-12'}": "{'X-Chroma-Token': '(hidden)'}",
+        "X-Chroma-Token is zz-99-yy": "X-Chroma-Token is (hidden)",
+        "at http://user:P@ss@WORD@host:8000/x": "at http://user:(hidden)@host:8000/x",
+        "https://tok123@github.com/a": "https://(hidden)@github.com/a",
+        "key=conf-SECRET-value-77.": "key=(hidden).",
+        "xoxb-111-222-abcdef and sk-abcdefghijklmnop": "(hidden) and (hidden)",
+        "bearer bonds, basic income; the authorization was granted": None,
+        "mail x@y.com or see http://h/a@b": None,
+    }
+    for text, want in cases.items():
+        assert redact(text) == (text if want is None else want), text
+    assert redact_partial("the key is conf-SEC") == "the key is "  # held back until whole
+
+
 class EchoChroma:
     """A stand-in Chroma server: the heartbeat answers, every other call fails with a body
     that echoes the request's credentials (as some proxies and servers do)."""
