@@ -27,7 +27,7 @@ def summary(console: Console, s: Summary) -> None:
     for p in s.statements:
         console.print(Text(safe(p.text)) + Text(" " + _marks(p), style="cyan"))
     console.print()
-    sources(console, s.citations)
+    sources(console, s.citations, shown=[p.text for p in s.statements])
     if s.notice:
         console.print(Text(f"Note: {safe(s.notice)}", style="dim"))
 

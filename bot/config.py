@@ -157,14 +157,16 @@ class Settings:
                 found += [part for part in (userinfo.partition(":")[2],) if part]
         return list(dict.fromkeys(found))
 
-    def masked(self) -> dict[str, str]:
-        """Effective settings keyed by environment variable, secrets masked."""
-        out = {}
+    def masked(self, typed: bool = False) -> dict[str, Any]:
+        """Effective settings keyed by environment variable, secrets masked; all strings, or
+        with `typed` booleans and numbers as themselves (for `bot config --json`)."""
+        out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata["secret"]:
                 value = mask(str(value))
-            out[f.metadata["env"]] = redact(str(value))
+            keep = typed and isinstance(value, (bool, int, float))
+            out[f.metadata["env"]] = value if keep else redact(str(value))
         return out
 
 

@@ -168,6 +168,7 @@ def _runs(root: Path, article_id: str) -> dict[str, list[list[str]]]:
         "reindex": [[]],
         "config": [[], ["--json"]],
         "slack": [[]],
+        "mcp": [],  # --help only: it would serve on stdin
         "feedback": [[], ["--json"]],
         "chat": [["--list"]],
         "summarize": [[article_id], [article_id, "--json"]],
