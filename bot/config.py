@@ -204,12 +204,13 @@ def check(name: str, value: Any, label: str | None = None) -> Any:
     and the Python API check their numbers here too."""
     low, high, unit = RANGES[name]
     label = label or name
+    joint = " " if label.startswith("-") else "="  # --top-k 0, BOT_TOP_K=0
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not number or not math.isfinite(value) or not low <= value <= high:
         shown = f"{value:g}" if number else repr(value)
-        raise ConfigError(f"{label}={shown} is out of range: use {low:g} to {high:g} {unit}")
+        raise ConfigError(f"{label}{joint}{shown} is out of range: use {low:g} to {high:g} {unit}")
     if isinstance(_DEFAULTS.get(name), int) and not float(value).is_integer():
-        raise ConfigError(f"{label}={value!r}: use a whole number of {unit}")
+        raise ConfigError(f"{label}{joint}{value!r}: use a whole number of {unit}")
     return value
 
 

@@ -275,7 +275,7 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path, name, value):
 @pytest.mark.parametrize("k", ["0", "-1", "100000"])
 def test_top_k_flag_is_checked_like_the_setting(tmp_path, k):
     r = run_cli("ask", "What range?", "--top-k", k, env=plain_env(tmp_path), cwd=tmp_path)
-    assert r.returncode == 1 and r.stderr.startswith(f"error: --top-k={k} is out of range")
+    assert r.returncode == 1 and r.stderr.startswith(f"error: --top-k {k} is out of range")
 
 
 def test_python_api_checks_settings_and_k(settings):
