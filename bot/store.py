@@ -574,8 +574,7 @@ class Store:
         live = self._live_slots([i.rsplit(":", 1)[0] for i in chunk_ids])
         wanted = {}  # record id -> chunk id
         for chunk_id in chunk_ids:
-            slot = live.get(chunk_id.rsplit(":", 1)[0], 0)
-            wanted[chunk_id if slot == 0 else f"{chunk_id}#{slot}"] = chunk_id
+            wanted[record_id(chunk_id, live.get(chunk_id.rsplit(":", 1)[0], 0))] = chunk_id
         got = self._call(self._chunks.get, ids=list(wanted), include=["documents", "metadatas"])
         return {wanted[i]: _chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
@@ -659,7 +658,7 @@ class Store:
             part = chunks[b:b + _PAGE]
             # upsert, not add: Chroma silently keeps the old record on a duplicate add, and a
             # concurrent writer of the same article may have just written these ids.
-            self._call(self._chunks.upsert, ids=[record_id(c, slot) for c in part],
+            self._call(self._chunks.upsert, ids=[record_id(c.chunk_id, slot) for c in part],
                        documents=[c.text for c in part],
                        embeddings=vectors[b:b + _PAGE].tolist(),
                        metadatas=[{**_chunk_meta(c, article), "slot": slot} for c in part])
@@ -828,9 +827,9 @@ def _slot(meta: dict | None) -> int:
     return int((meta or {}).get("slot") or 0)  # stores written before slots: all slot 0
 
 
-def record_id(chunk: Chunk, slot: int) -> str:
+def record_id(chunk_id: str, slot: int) -> str:
     """The Chroma id of a chunk in a slot (slot 0 keeps the plain `article_id:chunk_no`)."""
-    return chunk.chunk_id if slot == 0 else f"{chunk.chunk_id}#{slot}"
+    return chunk_id if slot == 0 else f"{chunk_id}#{slot}"
 
 
 def _writer_gone(meta: dict[str, Any]) -> bool:

@@ -154,7 +154,7 @@ def inspect(store_dir: Path, repair: bool, probe_vectors: int | None = None,
                 state.dirty.append(aid)
             if repair and int(meta.get("dirty_slot", -1)) >= 0:
                 state.problems.append(f"after repair: ready article {aid} still marks a dirty slot")
-            want = [(record_id(c, live), c.text, c.start, c.end) for c in expected]
+            want = [(record_id(c.chunk_id, live), c.text, c.start, c.end) for c in expected]
             have = [(cid, doc, m["start"], m["end"]) for cid, doc, m in got]
             if have != want:
                 state.problems.append(f"ready article {aid} is not whole: {len(have)} chunks "

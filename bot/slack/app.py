@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import ConfigError, Settings
 from bot.errors import BotError
-from bot.redact import redact, remember
+from bot.redact import remember
 from bot.slack import blocks as render
 from bot.slack.channels import ChannelMap
 from bot.slack.ledger import Ledger, Recorded
@@ -149,8 +149,8 @@ def web_client(settings: Settings) -> WebClient:
     try:
         client.auth_test()
     except SlackApiError as e:
-        said = redact(str(e.response.get("error", "unknown error")))  # an echo of the token too
-        raise SlackError(f"Slack rejected SLACK_BOT_TOKEN ({said}); "
+        # BotError redacts its message: an error that echoes the token does not show it
+        raise SlackError(f"Slack rejected SLACK_BOT_TOKEN ({e.response.get('error', 'unknown error')}); "
                          "copy the Bot User OAuth Token from the app's OAuth & Permissions page") from None
     except OSError as e:  # URLError, refused, DNS: name the URL, never the token
         raise SlackError(f"cannot reach the Slack API at {settings.slack_api_url} "
