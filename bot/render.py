@@ -3,7 +3,8 @@ beyond the console it is given.
 
 Everything shown came from outside (articles, titles, sources, model output): it goes through
 bot/terminal.py `safe` (secrets redacted, control characters shown, not obeyed), or `clean`
-where styles hold offsets into the text. JSON keeps every character (those a terminal obeys escaped)."""
+where styles hold offsets into the text. JSON keeps every character (those a terminal obeys
+are \\u-escaped)."""
 
 from __future__ import annotations
 
