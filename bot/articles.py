@@ -6,15 +6,19 @@ one line per bad input and go on.
 
 from __future__ import annotations
 
+import codecs
+import errno
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urldefrag, urlparse
 
 from bot.errors import BotError
+from bot.redact import redact
 from bot.schema import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
@@ -29,7 +33,7 @@ class LoadError(BotError):
     def __init__(self, source: str, reason: str):
         super().__init__(f"{source}: {reason}")
         self.source = source
-        self.reason = reason
+        self.reason = redact(reason)  # it may quote what a server said back
 
 
 @dataclass(frozen=True)
@@ -44,15 +48,46 @@ class Input:
 def expand(paths: list[str | Path]) -> Iterator[Input]:
     """Files to ingest from files and folders (recursive), in a stable order."""
     for raw in paths:
+        if not str(raw).strip():  # Path("") is ".", the whole current folder: never meant
+            yield Input(None, LoadError(repr(str(raw)), "an empty path; give a file or folder"))
+            continue
         path = Path(raw)
-        if not path.exists():
-            yield Input(None, LoadError(str(raw), "no such file or folder; check the path"))
+        missing = _missing(path)
+        if missing:
+            yield Input(None, LoadError(str(raw), missing))
         elif path.is_dir():
             yield from _walk(path)
         elif path.suffix.lower() not in SUFFIXES:
             yield Input(None, LoadError(str(raw), _unsupported(path)))
         else:
             yield Input(path)
+
+
+def _missing(path: Path) -> str | None:
+    """Why `path` cannot be found, or None when it can: a symlink loop and a broken symlink
+    are told apart from a path that does not exist."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symlink loop (the link points back to itself); fix or remove the link"
+        if path.is_symlink():
+            return f"a broken symlink (to {os.readlink(path)}, which does not exist); fix the link"
+        if isinstance(e, PermissionError):
+            return "permission denied; check the permissions of the folders above it"
+        return "no such file or folder; check the path"
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file that is not a regular file is (only regular files are read: a FIFO would
+    wait forever for a writer, a device never ends)."""
+    for test, what in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return f"skipped: {what}, not a regular file"
+    return None if stat.S_ISREG(mode) else "skipped: not a regular file"
 
 
 def _walk(folder: Path) -> Iterator[Input]:
@@ -62,7 +97,9 @@ def _walk(folder: Path) -> Iterator[Input]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / f for f in files if not f.startswith(".")]
     for err in errors:
-        yield Input(None, LoadError(str(err.filename), "cannot read this folder; check its permissions"))
+        reason = ("a symlink loop; fix or remove the link" if err.errno == errno.ELOOP
+                  else "cannot read this folder; check its permissions")
+        yield Input(None, LoadError(str(err.filename), reason))
     for path in sorted(found):
         yield Input(path, skipped=path.suffix.lower() not in SUFFIXES)
 
@@ -74,12 +111,11 @@ def _unsupported(path: Path) -> str:
 def load_file(path: Path, max_bytes: int) -> Article:
     """Read one file into an Article, or raise LoadError."""
     source = str(path)
+    missing = _missing(path)
+    if missing:
+        raise LoadError(source, missing)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise LoadError(source, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB "
-                                    "limit; split it or raise BOT_MAX_FILE_MB")
-        data = path.read_bytes()
+        data = read_capped(path, max_bytes)
     except PermissionError:
         raise LoadError(source, "permission denied; check the file's permissions") from None
     except IsADirectoryError:
@@ -98,8 +134,39 @@ def load_file(path: Path, max_bytes: int) -> Article:
     return article_from_text(text, source=source, key=key, markdown=suffix != ".txt")
 
 
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, reading at most `max_bytes` + 1 whatever `stat` says (a
+    symlink to /dev/zero has size 0 and never ends). Opened without blocking and checked on
+    the open file, so a FIFO swapped in after a look is refused too, not waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        kind = _not_regular(os.fstat(fd).st_mode)
+        if kind:
+            raise LoadError(str(path), kind)
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        size = os.stat(path).st_size
+        shown = f"{size / 1e6:.1f} MB" if size > max_bytes else "more than that"
+        raise LoadError(str(path), f"file is {shown}, over the {max_bytes / 1e6:g} MB limit; "
+                                   "split it or raise BOT_MAX_FILE_MB")
+    return data
+
+
+_UTF16_32 = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+             (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode(data: bytes, source: str) -> str:
-    """Bytes to text: UTF-8 only (with or without BOM); binary is refused, not guessed."""
+    """Bytes to text: UTF-8 (with or without BOM), or UTF-16/32 when a BOM says so; binary is
+    refused, not guessed."""
+    for bom, codec in _UTF16_32:  # UTF-32 first: its little-endian BOM starts like UTF-16's
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as e:
+                raise LoadError(source, f"is not valid {codec.upper()} (its byte order mark says "
+                                        f"it is; bad bytes at offset {e.start}); re-save it as "
+                                        "UTF-8") from None
     if b"\x00" in data[:8192]:
         raise LoadError(source, "looks like a binary file, not text; convert it to .txt, .md or .html")
     try:

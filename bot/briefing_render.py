@@ -15,20 +15,21 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.render import sources
+from bot.terminal import safe
 from bot.schema import Article, Briefing, Citation, Point, Section, Summary
 
 CONTEXT_CHARS = 80  # characters of article text shown around a quoted span in the HTML footnotes
 
 
 def summary(console: Console, s: Summary) -> None:
-    console.print(Text(s.title, style="bold"))
+    console.print(Text(safe(s.title), style="bold"))
     console.print()
     for p in s.statements:
-        console.print(Text(p.text) + Text(" " + _marks(p), style="cyan"))
+        console.print(Text(safe(p.text)) + Text(" " + _marks(p), style="cyan"))
     console.print()
     sources(console, s.citations, shown=[p.text for p in s.statements])
     if s.notice:
-        console.print(Text(f"Note: {s.notice}", style="dim"))
+        console.print(Text(f"Note: {safe(s.notice)}", style="dim"))
 
 
 def _marks(p: Point) -> str:
@@ -215,4 +216,4 @@ def terminal(console: Console, b: Briefing) -> None:
     """A briefing in the terminal (the chat's /brief): its Markdown, rendered by rich."""
     from rich.markdown import Markdown
 
-    console.print(Markdown(markdown(b)))
+    console.print(Markdown(safe(markdown(b))))

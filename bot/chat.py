@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from rich.console import Console
 from rich.text import Text
 
-from bot import render
+from bot import render, terminal
 from bot.citations import check
 from bot.config import Settings
 from bot.errors import BotError
 from bot.history import History
+from bot.redact import redact_partial
 from bot.schema import Answer, Article, Citation
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class Chat:
         for line in lines:
             if not line.strip():
                 continue
-            self.console.print(f"> {line.strip()}", markup=False)
+            self.console.print(f"> {terminal.safe_line(line.strip())}", markup=False)
             if not self.handle(line):
                 break
             self.console.print()
@@ -251,7 +252,8 @@ class Chat:
                     if live is not None:
                         from rich.markdown import Markdown
 
-                        live.update(Markdown(text))
+                        # the whole draft redacted anew: a secret can arrive in pieces
+                        live.update(Markdown(terminal.clean(redact_partial(text))))
         finally:
             if live is not None:
                 live.stop()
@@ -354,7 +356,7 @@ class Chat:
 
     def _error(self, message: str) -> None:
         self.errors += 1
-        self.console.print(Text(f"error: {message}", style="red"))
+        self.console.print(Text(f"error: {terminal.safe_line(message)}", style="red"))
 
 
 # -- entry points (the CLI's `bot chat`) ----------------------------------------------------
@@ -402,10 +404,13 @@ def run(settings: Settings, session: str | None = None, resume: bool = False,
     stdin = stdin or sys.stdin
     interactive = stdin.isatty() and sys.stdout.isatty()
     if interactive:
-        console = Console(highlight=False)  # rich turns colours off itself with NO_COLOR
+        console = terminal.console(highlight=False)  # rich turns colours off itself with NO_COLOR
     else:  # piped: plain text, no escape codes, whatever stdout is
-        console = Console(highlight=False, soft_wrap=True, color_system=None, force_terminal=False)
-    history = History(settings.store_dir, settings.secrets)
+        console = terminal.console(highlight=False, soft_wrap=True, color_system=None,
+                                   force_terminal=False)
+        if hasattr(stdin, "reconfigure"):  # a line that is not UTF-8 is asked, not a traceback
+            stdin.reconfigure(errors="replace")
+    history = History(settings.store_dir)
     try:
         name, note = pick_session(history, settings, session, resume)
         if note and interactive:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, NoReturn, Optional
 
 import typer
-from rich.console import Console
+
+from bot import terminal
+from bot.terminal import safe_line
 
 # add_completion: typer's --install-completion / --show-completion write a script that calls
 # back into `bot` itself; nothing is downloaded.
@@ -40,8 +42,10 @@ def _choice(value: str | None, flag: str, choices: tuple[str, ...]) -> str | Non
     return value
 
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Every line the CLI prints goes through consoles that neutralise control characters and redact
+# secrets (bot/terminal.py); error lines are also kept to one line (`safe_line`).
+out = terminal.console(highlight=False, soft_wrap=True)
+err = terminal.console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _settings(ctx: typer.Context):
@@ -99,13 +103,13 @@ def ingest_cmd(
         report = bot.ingest_feeds(paths, collection=collection, progress=progress) if feed else \
             bot.ingest(paths, collection=collection, progress=progress)
     for note in report.notes:
-        err.print(f"note: {note}", markup=False)
+        err.print(f"note: {safe_line(note)}", markup=False)
     for kind, count in sorted(report.skipped.items()):
         files = plural(count, f"{kind} file") if kind else plural(count, "file") + " with no extension"
         err.print(f"skipped: {files} (not a supported type: "
                   f"{', '.join(sorted(SUFFIXES))})", markup=False)
     for failure in report.failed:
-        err.print(f"error: {failure.line()}", markup=False)
+        err.print(f"error: {safe_line(failure.line())}", markup=False)
     if json_out:
         out.print(render.to_json(report.to_dict()), markup=False)
     else:
@@ -138,7 +142,11 @@ def watch_cmd(
         _fail(f"--every {e}")
     bot = _bot(ctx)
 
+    fetched = []  # polls in which some feed answered (a fetch, even with nothing new)
+
     def on_poll(n: int, report) -> None:
+        if report.added or report.updated or report.unchanged or not report.failed:
+            fetched.append(n)
         stamp = dt.datetime.now().strftime("%H:%M:%S")
         out.print(f"{stamp} poll {n}: {report.summary()} ({plural(report.chunks, 'chunk')})", markup=False)
         for source in report.added:
@@ -146,9 +154,9 @@ def watch_cmd(
         for source in report.updated:
             out.print(f"  updated {source}", markup=False)
         for note in report.notes:
-            err.print(f"note: {note}", markup=False)
+            err.print(f"note: {safe_line(note)}", markup=False)
         for failure in report.failed:
-            err.print(f"error: {failure.line()}", markup=False)
+            err.print(f"error: {safe_line(failure.line())}", markup=False)
 
     out.print(f"watching {len(feeds)} feed(s) every {every}; Ctrl-C stops", markup=False)
     polls = 0
@@ -158,6 +166,8 @@ def watch_cmd(
         out.print("stopped", markup=False)
         raise typer.Exit(0)
     out.print(f"stopped after {polls} poll(s)", markup=False)
+    if polls and not fetched:
+        _fail(f"nothing could be fetched in {polls} poll(s); check the feed URLs and the network")
 
 
 @app.command("ask", epilog=examples("bot ask \"What range was claimed?\" --since 7d --format md",
@@ -178,18 +188,22 @@ def ask_cmd(
 ) -> None:
     """Ask a question; the answer cites exact spans of the articles."""
     from bot import render
+    from bot.config import check
     from bot.datefilter import parse_range
 
     if question is None:
         if sys.stdin.isatty():
             _fail("no question; give one (bot ask \"What range was claimed?\") or pipe it in "
                   "(echo \"What range was claimed?\" | bot ask)")
+        if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8 are asked, not a traceback
+            sys.stdin.reconfigure(errors="replace")
         question = sys.stdin.read()
+    question = terminal.text_arg(question)
     if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
     fmt = "json" if json_out else _choice(fmt, "--format", ANSWER_FORMATS)
-    if k is not None and k < 1:
-        _fail(f"--top-k {k}: retrieve at least 1 passage")
+    if k is not None:
+        check("top_k", k, "--top-k")
     since, until = parse_range(since, until, ("--since", "--until"))
     settings = _settings(ctx)
     answer = _warm_answer(settings, {"question": question, "k": k, "source": source,
@@ -244,7 +258,7 @@ def _log_ask(settings: Any, answer: Any) -> None:
     if answer is None or not settings.log_questions:
         return
     try:
-        history = History(settings.store_dir, settings.secrets)
+        history = History(settings.store_dir)
         try:
             history.add_ask(answer, settings.collection)
         finally:
@@ -399,12 +413,17 @@ def forget_cmd(
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command("stats", epilog=examples("bot stats --json"))
-def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+@app.command("stats", epilog=examples("bot stats --json", "bot stats --repair"))
+def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+              repair: bool = typer.Option(False, "--repair",
+                                          help="First remove what interrupted writes left.")) -> None:
     """Show articles, chunks, store size and the embedding model."""
     from bot import render
 
-    stats = _bot(ctx).stats()
+    bot = _bot(ctx)
+    if repair:
+        err.print(f"repaired: removed {len(bot.repair())} interrupted write(s)", markup=False)
+    stats = bot.stats()
     if json_out:
         out.print(render.to_json(stats.to_dict()), markup=False)
         return
@@ -412,8 +431,14 @@ def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json",
     rows = [("collection", stats.collection), ("articles", str(stats.articles)),
             ("chunks", str(stats.chunks)), ("embedding model", stats.embedding_model),
             ("store", stats.location), ("size", size)]
+    if stats.pending_articles:
+        rows.append(("pending writes", f"{stats.pending_articles} article(s), "
+                                       f"{stats.pending_chunks} chunk(s), not counted above"))
     for key, value in rows:
         out.print(f"{key.ljust(15)}  {value}", markup=False)
+    if stats.stale_articles:
+        out.print(f"note: {stats.stale_articles} write(s) were interrupted; the next `bot ingest` "
+                  "removes them, or run: bot stats --repair", markup=False)
     if stats.configured_model and stats.configured_model != stats.embedding_model:
         out.print(f"note: the bot is configured for '{stats.configured_model}'; "
                   "run `bot reindex` to rebuild with it", markup=False)
@@ -563,6 +588,8 @@ def brief_cmd(
                                  max_points=max_points, progress=progress, flags=True)
     text = {"md": briefing_render.markdown, "html": briefing_render.html,
             "json": lambda b: render.to_json(b.to_dict()) + "\n"}[fmt](result)
+    if fmt != "json":  # JSON is exact and escaped already
+        text = terminal.safe(text)
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -575,7 +602,7 @@ def brief_cmd(
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {safe_line(message)}", markup=False)
     raise typer.Exit(code)
 
 
@@ -633,7 +660,7 @@ def main() -> None:
     try:
         app(prog_name="bot")
     except BotError as e:
-        err.print(f"error: {e}", markup=False)
+        err.print(f"error: {safe_line(str(e))}", markup=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

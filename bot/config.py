@@ -7,6 +7,7 @@ variable, so `bot config`, `.env.example` and the loader cannot drift apart.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Mapping
 from dotenv import dotenv_values
 
 from bot.errors import BotError
+from bot.redact import redact, remember
 
 
 class ConfigError(BotError):
@@ -119,6 +121,17 @@ class Settings:
             kwargs["store_dir"] = find_store().path
         return cls(**kwargs)
 
+    def __post_init__(self) -> None:
+        """Every way of making settings (load, with_, the Python API) is checked here, and
+        their secrets are registered with bot/redact.py before anything can print them."""
+        remember(self.secrets)
+        for f in fields(self):
+            if f.name in RANGES:
+                check(f.name, getattr(self, f.name), f.metadata["env"])
+        if self.chunk_overlap >= self.chunk_size:
+            raise ConfigError(f"BOT_CHUNK_OVERLAP={self.chunk_overlap} must be smaller than "
+                              f"BOT_CHUNK_SIZE={self.chunk_size}; lower the overlap")
+
     def __repr__(self) -> str:
         """Secrets masked and passwords in URLs hidden: a Settings printed in a log, an error
         or a failing test's assertion message must not carry a key."""
@@ -128,7 +141,7 @@ class Settings:
             if f.metadata["secret"]:
                 value = mask(str(value))
             elif isinstance(value, str):
-                value = hide_password(value)
+                value = redact(value)
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
 
@@ -142,9 +155,18 @@ class Settings:
 
     @property
     def secrets(self) -> list[str]:
-        """Values that must never be printed, logged or returned."""
-        return [getattr(self, f.name) for f in fields(self) if f.metadata["secret"]
-                and getattr(self, f.name)]
+        """Values that must never be printed, logged or returned: the secret settings and
+        any password written into a URL setting."""
+        from urllib.parse import urlsplit
+
+        found = [getattr(self, f.name) for f in fields(self) if f.metadata["secret"]
+                 and getattr(self, f.name)]
+        for url in (self.chroma_url, self.openai_base_url, self.slack_api_url):
+            if "@" in url:
+                # the whole userinfo: a password may itself hold ':' or '@'
+                userinfo = urlsplit(url).netloc.rpartition("@")[0]
+                found += [part for part in (userinfo.partition(":")[2],) if part]
+        return list(dict.fromkeys(found))
 
     def masked(self, typed: bool = False) -> dict[str, Any]:
         """Effective settings keyed by environment variable, secrets masked; all strings, or
@@ -155,7 +177,7 @@ class Settings:
             if f.metadata["secret"]:
                 value = mask(str(value))
             keep = typed and isinstance(value, (bool, int, float))
-            out[f.metadata["env"]] = value if keep else hide_password(str(value))
+            out[f.metadata["env"]] = value if keep else redact(str(value))
         return out
 
 
@@ -164,26 +186,43 @@ def mask(secret: str) -> str:
     return "(set, hidden)" if secret else "(not set)"
 
 
-def hide_password(value: str) -> str:
-    """A URL with a password in it (http://user:KEY@host/) shown without the password; any
-    other value as it is."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    if "://" not in value or "@" not in value:
-        return value
-    try:
-        parts = urlsplit(value)
-        if parts.password is None:
-            return value
-        host = parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit(parts._replace(netloc=f"{parts.username}:(hidden)@{host}"))
-    except ValueError:
-        return value
-
-
 def describe() -> list[tuple[str, str, str]]:
     """(env var, default, help) for every setting: the source of `.env.example`."""
     return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+# The valid range of every numeric setting: (lowest, highest, what the number is). A value
+# outside it would hang (a chunk size of 0), crash (a batch of 0) or make no sense (a negative
+# file limit, a timeout of 0), so it is refused when settings are made, in one line.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "chunk_size": (50, 100_000, "characters per chunk"),
+    "chunk_overlap": (0, 50_000, "characters of overlap"),
+    "top_k": (1, 1000, "passages per question"),
+    "max_file_mb": (1e-6, 100_000, "megabytes"),
+    "embed_batch": (1, 4096, "texts per batch"),
+    "llm_timeout": (0.1, 86_400, "seconds"),
+    "llm_retries": (0, 20, "retries"),
+    "fetch_timeout": (0.1, 86_400, "seconds"),
+    "chroma_timeout": (0.1, 86_400, "seconds"),
+    "slack_rate_limit": (0, 100_000, "questions per minute"),
+    "slack_workers": (1, 256, "workers"),
+}
+
+
+def check(name: str, value: Any, label: str | None = None) -> Any:
+    """`value` if it is in the valid range of setting `name`, else a ConfigError naming
+    `label` (an environment variable, a flag such as --top-k, or an argument). The CLI's flags
+    and the Python API check their numbers here too."""
+    low, high, unit = RANGES[name]
+    label = label or name
+    joint = " " if label.startswith("-") else "="  # --top-k 0, BOT_TOP_K=0
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not low <= value <= high:
+        shown = f"{value:g}" if number else repr(value)
+        raise ConfigError(f"{label}{joint}{shown} is out of range: use {low:g} to {high:g} {unit}")
+    if isinstance(_DEFAULTS.get(name), int) and not float(value).is_integer():
+        raise ConfigError(f"{label}{joint}{value!r}: use a whole number of {unit}")
+    return value
 
 
 def _coerce(name: str, default: Any, raw: Any) -> Any:
@@ -192,6 +231,8 @@ def _coerce(name: str, default: Any, raw: Any) -> Any:
     raw = raw.strip()
     try:
         if isinstance(default, bool):
+            if raw.lower() not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+                raise ConfigError(f"{_ENV.get(name, name)}={raw!r}: use true or false")
             return raw.lower() in {"1", "true", "yes", "on"}
         if isinstance(default, int):
             return int(raw)
@@ -200,5 +241,12 @@ def _coerce(name: str, default: Any, raw: Any) -> Any:
         if isinstance(default, Path):
             return Path(raw).expanduser()
     except ValueError:
-        raise ConfigError(f"setting {name}: {raw!r} is not a valid {type(default).__name__}") from None
+        env = _ENV.get(name, name)
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ConfigError(f"{env}={raw!r} is not {kind} (setting {name}); fix it in .env "
+                          "or the environment") from None
     return raw
+
+
+_ENV = {f.name: f.metadata["env"] for f in fields(Settings)}
+_DEFAULTS = {f.name: f.default for f in fields(Settings)}

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from bot.config import Settings
+from bot.config import Settings, check
+from bot.redact import redact
 from bot.embeddings import Embedder, make_embedder
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Draft, IngestReport, Passage
 from bot.retrieval import Filters, Retriever
@@ -219,6 +220,10 @@ class Bot:
                                                 check_model=False)
         return store.stats()
 
+    def repair(self, collection: str | None = None) -> list[str]:
+        """Remove what interrupted writes left (ingest does this itself first); the ids."""
+        return self.store(collection).repair()
+
     def reindex(self, collection: str | None = None,
                 progress: ingest.Progress | None = None) -> "ReindexReport":
         """Re-chunk and re-embed every article with the configured embedder and chunk
@@ -236,7 +241,7 @@ class Bot:
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None,
                  collections: list[str] | None = None) -> list[Passage]:
         """Passages from one or more collections, best first."""
-        k = k or self.settings.top_k
+        k = self.settings.top_k if k is None else check("top_k", k, "k (top-k)")
         names = collections or [self.settings.collection]
         retrievers = [self.retriever(name) for name in names]  # store errors before model calls
         qv = self.embedder.embed_query(question)
@@ -293,7 +298,8 @@ class Bot:
             from bot.llm import condense
 
             pairs = [(t.question, t.answer) if isinstance(t, Answer) else t for t in history]
-            rewritten = condense(question, pairs, settings=self.settings).strip()
+            # The model's words are shown ("searched: ...") and stored: never with a secret.
+            rewritten = redact(condense(question, pairs, settings=self.settings)).strip()
             if rewritten and rewritten != question:
                 return rewritten
             # Unchanged: the model found it standalone, or it failed; the offline method decides.

@@ -176,7 +176,7 @@ def collect(urls: list[str], fetcher: Fetcher, store: Any, state: FeedState,
         try:
             feed = fetch_feed(fetcher, url, saved.get("etag"), saved.get("last_modified"))
         except LoadError as e:
-            report.failed.append(IngestFailure(redact(url), e.reason))
+            report.failed.append(IngestFailure(redact(url.strip()), e.reason))
             continue
         state.put(url, feed.etag, feed.last_modified)
         if feed.not_modified:

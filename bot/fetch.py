@@ -31,6 +31,7 @@ from bot.articles import (LoadError, article_from_html, article_from_text, canon
                           looks_like_url)
 from bot.config import Settings
 from bot.schema import Article, IngestFailure, IngestReport
+from bot.redact import redact
 
 USER_AGENT = "bot/0.1 (+news QA)"
 MAX_REDIRECTS = 5
@@ -59,12 +60,7 @@ class FetchError(LoadError):
     user:password in the URL blanked out)."""
 
     def __init__(self, source: str, reason: str):
-        super().__init__(redact(source), reason)
-
-
-def redact(url: str) -> str:
-    """The URL without a password in it, fit to print."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@", r"\1***@", url.strip())
+        super().__init__(redact(source.strip()), reason)
 
 
 class _Refused(Exception):
@@ -342,5 +338,5 @@ def load_urls(urls: list[str], settings: Settings, report: IngestReport) -> list
             try:
                 articles.append(load_url(fetcher, url))
             except LoadError as e:
-                report.failed.append(IngestFailure(redact(url), e.reason))
+                report.failed.append(IngestFailure(redact(url.strip()), e.reason))
     return articles

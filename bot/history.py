@@ -14,10 +14,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
 
-from bot.config import mask
 from bot.errors import BotError
+from bot.redact import redact_tree
 from bot.schema import Answer, Citation, Statement
 
 DB_NAME = "chat.sqlite3"
@@ -87,24 +86,9 @@ def answer_from_dict(d: dict) -> Answer:
         standalone_question=d.get("standalone_question"))
 
 
-def _redact(value: Any, secrets: Sequence[str]) -> Any:
-    """`value` (an answer as a dict) with every secret in its strings masked."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, mask(secret))
-        return value
-    if isinstance(value, dict):
-        return {k: _redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, secrets) for v in value]
-    return value
-
-
 class History:
-    def __init__(self, store_dir: Path, secrets: Sequence[str] = ()):
-        """`secrets` (Settings.secrets) are masked in whatever is written."""
+    def __init__(self, store_dir: Path):
         self.path = Path(store_dir) / DB_NAME
-        self.secrets = [s for s in secrets if s]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False)
@@ -177,13 +161,14 @@ class History:
         if session_id is None:
             raise HistoryError(f"{session}: no such chat session; list them with: bot chat --list")
         now = _now()
+        # Kept without secrets (a model may echo its key in a rewritten question or its words);
+        # the citations stay exact, as they are checked against the stored articles.
+        stored = {k: v if k == "citations" else redact_tree(v) for k, v in answer.to_dict().items()}
         with self.db:
             self.db.execute("INSERT INTO turns (session_id, question, standalone_question, "
                             "answer_json, created_at) VALUES (?, ?, ?, ?, ?)",
-                            (session_id, _redact(answer.question, self.secrets),
-                             _redact(answer.standalone_question, self.secrets),
-                             json.dumps(_redact(answer.to_dict(), self.secrets), ensure_ascii=False),
-                             now))
+                            (session_id, stored["question"], stored.get("standalone_question"),
+                             json.dumps(stored, ensure_ascii=False), now))
             self.db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
 
     def turns(self, session: str) -> list[Answer]:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from bot.core import Bot
 from bot.errors import BotError
+from bot.redact import redact, redact_tree
 from bot.schema import Answer, Article, Briefing, Citation, Point
 
 NAME = "bot"
@@ -182,14 +183,12 @@ class BotServer(MCPServer):
 
 def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
     """The MCP server over `bot`; `ingest` is offered only when `allow_ingest`."""
-    secrets = bot.settings.secrets
     server = BotServer(bot, name=NAME, title="News articles with verified citations",
                        instructions=INSTRUCTIONS, log_level="WARNING")
 
     def result(structured: BaseModel, text: str) -> CallToolResult:
-        data = json.loads(_redact(structured.model_dump_json(), secrets))
-        return CallToolResult(content=[TextContent(type="text", text=_redact(text, secrets))],
-                              structured_content=data)
+        return CallToolResult(content=[TextContent(type="text", text=redact(text))],
+                              structured_content=redact_tree(structured.model_dump(mode="json")))
 
     @server.tool(description=(
         "Answer a question from the user's news articles. Returns the answer's statements, each "
@@ -283,8 +282,7 @@ def build(bot: Bot, allow_ingest: bool = False) -> BotServer:
             raise ResourceError(str(e)) from None
         if article is None:
             raise ResourceNotFoundError(NO_SUCH_ARTICLE.format(article_id))
-        return _redact(json.dumps({**article.to_dict(), "meta": article.meta}, ensure_ascii=False),
-                       secrets)
+        return json.dumps(redact_tree({**article.to_dict(), "meta": article.meta}), ensure_ascii=False)
 
     if allow_ingest:
         @server.tool(description=(
@@ -312,7 +310,7 @@ def run(bot: Bot, http: bool = False, port: int = 8000, allow_ingest: bool = Fal
     """Serve over stdio (the default) or streamable HTTP on 127.0.0.1:`port` (path /mcp)."""
     if http:
         _check_port(port)
-    _log_to_stderr(bot.settings.secrets)
+    _log_to_stderr()
     server = build(bot, allow_ingest)
     warming = bot.preload()  # the first question does not wait for the model to load
     if not http:
@@ -419,31 +417,10 @@ def _call(fn):
         raise ToolError(str(e)) from None
 
 
-def _redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if len(s) >= 4:
-            text = text.replace(s, "[redacted]")
-    return text
-
-
-class _Redact(logging.Filter):
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = _redact(record.getMessage(), self.secrets), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _redact(record.exc_text, self.secrets)
-        return True
-
-
-def _log_to_stderr(secrets: list[str]) -> None:
+def _log_to_stderr() -> None:
+    # Records are redacted where they are made (bot/redact.py, installed with the settings).
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_Redact(secrets))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 

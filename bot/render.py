@@ -1,5 +1,10 @@
 """Answers and articles → terminal text (rich) and JSON. Rendering only: no retrieval, no I/O
-beyond the console it is given."""
+beyond the console it is given.
+
+Everything shown came from outside (articles, titles, sources, model output): it goes through
+bot/terminal.py `safe` (secrets redacted, control characters shown, not obeyed), or `clean`
+where styles hold offsets into the text. JSON keeps every character (those a terminal obeys
+are \\u-escaped)."""
 
 from __future__ import annotations
 
@@ -9,11 +14,16 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.text import Text
 
+from bot.redact import redact_partial, redact_tree
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation
+from bot.terminal import UNSAFE, clean, safe, safe_line
 
 
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2)
+    """Exact JSON, secrets redacted; the characters a terminal would obey are escaped (\\uXXXX)
+    (json escapes C0 itself; DEL, C1 and bidi controls it leaves raw with ensure_ascii off)."""
+    text = json.dumps(redact_tree(obj), ensure_ascii=False, indent=2)
+    return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def location(c: Citation) -> str:
@@ -26,27 +36,27 @@ def answer(console: Console, ans: Answer, show_timings: bool = False,
     """`quote_limit` shortens long quotes in the footnotes (the chat's /sources shows them whole);
     `markdown` renders a model's statements as markdown (never verbatim extractive quotes)."""
     if ans.standalone_question and ans.standalone_question != ans.question:
-        console.print(Text(f"(searched: {ans.standalone_question})", style="dim"))
+        console.print(Text(f"(searched: {safe(ans.standalone_question)})", style="dim"))
     if ans.refused:
-        console.print(Text(ans.answer, style="yellow"))
+        console.print(Text(safe(ans.answer), style="yellow"))
     else:
         if ans.short_answer:
-            console.print(Text(ans.short_answer, style="bold green"))
+            console.print(Text(safe(ans.short_answer), style="bold green"))
             console.print()
         if markdown and ans.mode != "extractive":
             from rich.markdown import Markdown
 
             console.print(Markdown(" ".join(
-                s.text + " " + "".join(f"\\[{n}\\]" for n in s.citations) for s in ans.statements)))
+                safe(s.text) + " " + "".join(f"\\[{n}\\]" for n in s.citations) for s in ans.statements)))
         else:
             for s in ans.statements:
                 marks = "".join(f"[{n}]" for n in s.citations)
-                console.print(Text(s.text) + Text(f" {marks}", style="cyan"))
+                console.print(Text(safe(s.text)) + Text(f" {marks}", style="cyan"))
         console.print()
         sources(console, ans.citations, ans.short_answer, quote_limit,
                 shown=[s.text for s in ans.statements])
     if ans.notice:
-        console.print(Text(f"Note: {ans.notice}", style="dim"))
+        console.print(Text(f"Note: {safe(ans.notice)}", style="dim"))
     if show_timings:
         console.print(Text(" · ".join(f"{k} {v:.0f} ms" for k, v in ans.timings_ms.items()), style="dim"))
 
@@ -75,11 +85,14 @@ def streamed_answer(console: Console, events: Iterable[AnswerDelta | AnswerDone]
     statements verification dropped disappear, and the notice says so."""
     from rich.live import Live
 
-    draft, final = Text(no_wrap=False, overflow="fold"), None  # wrap, though the console soft-wraps
-    with Live(draft, console=console, auto_refresh=False, transient=True) as live:
+    written, final = "", None
+    with Live(Text(), console=console, auto_refresh=False, transient=True) as live:
         for event in events:
             if isinstance(event, AnswerDelta):
-                draft.append(event.text)
+                # The whole draft is redacted again at each delta (a secret can arrive in
+                # pieces), holding back an ending that may be the start of one.
+                written += event.text
+                draft = Text(clean(redact_partial(written)), no_wrap=False, overflow="fold")
                 live.update(draft, refresh=True)
             else:
                 final = event.answer
@@ -98,23 +111,23 @@ def sources(console: Console, cites: list[Citation], highlight: str | None = Non
         return
     console.print(Text("Sources", style="bold"))
     for c in cites:
-        console.print(Text(f"[{c.n}] ", style="cyan") + Text(c.title, style="bold"))
-        console.print(Text(f"    {location(c)}", style="dim"))
+        console.print(Text(f"[{c.n}] ", style="cyan") + Text(safe(c.title), style="bold"))
+        console.print(Text(f"    {safe(location(c))}", style="dim"))
         if " ".join(c.quote.split()) in said:
             continue
         quoted = c.quote if quote_limit is None else shorten(c.quote, quote_limit)
-        quote = Text(f'    "{quoted}"', style="italic")
+        quote = Text(f'    "{safe(quoted)}"', style="italic")
         if highlight:
             quote.highlight_words([highlight], style="bold green")
         console.print(quote)
 
 
 def article(console: Console, art: Article, span: tuple[int, int] | None = None) -> None:
-    console.print(Text(art.title, style="bold"))
+    console.print(Text(safe(art.title), style="bold"))
     meta = [art.article_id, art.source] + ([art.published] if art.published else [])
-    console.print(Text(" · ".join(meta), style="dim"))
+    console.print(Text(safe(" · ".join(meta)), style="dim"))
     console.print()
-    body = Text(art.text)
+    body = Text(clean(art.text))  # same length: the span's offsets still hold
     if span:
         body.stylize("reverse", *span)
     console.print(body)
@@ -134,16 +147,10 @@ def article_table(console: Console, rows: list[tuple[Article, int]]) -> None:
     table.add_column("chunks", justify="right", no_wrap=True)
     table.add_column("id", no_wrap=True, style="cyan")
     for a, n in rows:
-        table.add_row(Text(one_line(a.title)), Text(one_line(a.source)), a.published or "",
+        table.add_row(Text(safe_line(a.title)), Text(safe_line(a.source)), a.published or "",
                       str(n), a.article_id)
     console.print(table)
     console.print(f"{len(rows)} article{'' if len(rows) == 1 else 's'}", markup=False)
-
-
-def one_line(text: str) -> str:
-    """Text from outside (a title, a URL) safe on a terminal: control characters (escape
-    sequences, line breaks) become spaces."""
-    return "".join(" " if ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 else ch for ch in text)
 
 
 def log_entry(console: Console, entry: Any) -> None:
@@ -151,9 +158,9 @@ def log_entry(console: Console, entry: Any) -> None:
     from datetime import datetime
 
     when = datetime.fromisoformat(entry.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    where = "bot ask" if entry.kind == "ask" else f"chat {one_line(entry.session)}"
+    where = "bot ask" if entry.kind == "ask" else f"chat {safe_line(entry.session)}"
     console.print(Text(f"{when}  {where}", style="dim"))
-    console.print(Text("> ", style="bold") + Text(one_line(entry.answer.question), style="bold"))
+    console.print(Text("> ", style="bold") + Text(safe_line(entry.answer.question), style="bold"))
     answer(console, entry.answer, quote_limit=200)
     console.print()
 
@@ -186,20 +193,20 @@ def article_window(console: Console, art: Article, span: tuple[int, int], contex
     the span is also bracketed by » «, so it still stands out."""
     start, end = span
     lo, hi = window(art.text, start, end, context)
-    console.print(Text(art.title, style="bold"))
+    console.print(Text(safe(art.title), style="bold"))
     meta = [art.article_id, art.source] + ([art.published] if art.published else [])
     meta.append(f"chars {start}–{end} of {len(art.text)}")
-    console.print(Text(" · ".join(meta), style="dim"))
+    console.print(Text(safe(" · ".join(meta)), style="dim"))
     console.print()
     plain = console.color_system is None
     body = Text()
     if lo > 0:
         body.append(f"… ({lo} chars before)\n", style="dim")
-    body.append(art.text[lo:start])
+    body.append(safe(art.text[lo:start]))
     body.append("»" if plain else "", style="bold")
-    body.append(art.text[start:end], style="reverse bold")
+    body.append(safe(art.text[start:end]), style="reverse bold")
     body.append("«" if plain else "", style="bold")
-    body.append(art.text[end:hi])
+    body.append(safe(art.text[end:hi]))
     if hi < len(art.text):
         body.append(f"\n… ({len(art.text) - hi} chars after)", style="dim")
     console.print(body)

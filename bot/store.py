@@ -10,9 +10,14 @@ server holds everything any instance needs to verify a citation:
 (after a reindex the live pair is `bot-NAME-chunks-rXXXXXXXX` / `bot-NAME-articles-rXXXXXXXX`).
 
 Chroma has no transactions, so writes follow a protocol that never leaves a half-written
-article visible: the article record is first written with state=pending, then old chunks are
-deleted and new ones added, then the record is flipped to state=ready. Readers only trust
-ready articles; `repair()` removes what a crash left pending. Every write then stamps a new
+article visible. A new article's record is first written with state=pending, then its chunks,
+then the record is flipped to state=ready. An update keeps the old version ready and served
+while the new chunks are written beside the old ones, in the article's other *slot* (ids
+`article_id:chunk_no` for slot 0, `article_id:chunk_no#1` for slot 1; the record's `slot`
+names the live one and `dirty_slot` the one being written or cleared); one write of the record
+then flips text, metadata and slot together, and the old slot's chunks are deleted after.
+Readers only trust ready articles and chunks that match their text; `repair()` removes what a
+crash left (pending records, dirty slots). Every write then stamps a new
 `generation` on the chunks collection, so any process (CLI, Slack workers, other hosts on the
 same server) can tell cheaply that its caches (BM25) are out of date.
 
@@ -62,6 +67,11 @@ class Stats:
     location: str
     size_bytes: int | None  # None on a Chroma server (it does not say)
     configured_model: str = ""  # what the bot is set to use; differs until `bot reindex`
+    # Writes in progress, or left by a crash (`stale`, which `repair()` removes): their
+    # articles are not counted above, nor their chunks.
+    pending_articles: int = 0
+    pending_chunks: int = 0
+    stale_articles: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -531,9 +541,15 @@ class Store:
                          where=where, include=["documents", "metadatas", "distances"])
         # A chunk deleted by another process (an update, `bot forget`) can still be in this
         # process's copy of the vector index: Chroma returns its id with no record. Skip it.
-        return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in
+        hits = [(_chunk(i, d, m), _slot(m), 1.0 - dist) for i, d, m, dist in
                 zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
                 if m is not None and d is not None]
+        if any(slot for _, slot, _ in hits):
+            # Chunks of an article in slot 1: one may be of an update in progress (or cut
+            # short), beside the live one with the same id; keep the live slot's only.
+            live = self._live_slots([c.article_id for c, _, _ in hits])
+            hits = [h for h in hits if h[1] == live.get(h[0].article_id, h[1])]
+        return [(chunk, score) for chunk, _, score in hits]
 
     def iter_chunks(self, page: int = 5000) -> Iterator[tuple[Chunk, dict]]:
         """Every chunk with its metadata, paged."""
@@ -551,16 +567,23 @@ class Store:
         """The chunks of these articles, a page of articles per call."""
         for b in range(0, len(article_ids), page):
             part = article_ids[b:b + page]
+            live = self._live_slots(part)  # an update in progress has chunks in both slots
             where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
             got = self._call(self._chunks.get, where=where, include=["documents", "metadatas"])
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]):
-                yield _chunk(i, d, m)
+                if _slot(m) == live.get(m["article_id"], _slot(m)):
+                    yield _chunk(i, d, m)
 
     def chunks_by_ids(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        """Live chunks by their `article_id:chunk_no` ids."""
         if not chunk_ids:
             return {}
-        got = self._call(self._chunks.get, ids=chunk_ids, include=["documents", "metadatas"])
-        return {i: _chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        live = self._live_slots([i.rsplit(":", 1)[0] for i in chunk_ids])
+        wanted = {}  # record id -> chunk id
+        for chunk_id in chunk_ids:
+            wanted[record_id(chunk_id, live.get(chunk_id.rsplit(":", 1)[0], 0))] = chunk_id
+        got = self._call(self._chunks.get, ids=list(wanted), include=["documents", "metadatas"])
+        return {wanted[i]: _chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
         return sorted(self.chunks_for_articles([article_id]), key=lambda c: c.chunk_no)
@@ -570,8 +593,19 @@ class Store:
         if not self.settings.chroma_url:
             root = Path(self.settings.store_dir) / "chroma"
             size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        return Stats(self.name, len(self.ready_ids()), self.count_chunks(), self.built_with(),
-                     self.location, size, self.embedding_model)
+        pending = self._call(self._articles.get, where={"state": "pending"}, include=["metadatas"])
+        pending_chunks = sum(len(self._call(self._chunks.get, where={"article_id": i}, include=[])["ids"])
+                             for i in pending["ids"])
+        dirty = self._call(self._articles.get, where={"dirty_slot": {"$gte": 0}}, include=["metadatas"])
+        for i, m in zip(dirty["ids"], dirty["metadatas"]):  # updates: the chunks of the other slot
+            got = self._call(self._chunks.get, where={"article_id": i}, include=["metadatas"])
+            pending_chunks += sum(1 for c in got["metadatas"] if _slot(c) == m["dirty_slot"])
+        pending["ids"] += dirty["ids"]
+        pending["metadatas"] += dirty["metadatas"]
+        return Stats(self.name, len(self.ready_ids()), self.count_chunks() - pending_chunks,
+                     self.built_with(), self.location, size, self.embedding_model,
+                     pending_articles=len(pending["ids"]), pending_chunks=pending_chunks,
+                     stale_articles=sum(1 for m in pending["metadatas"] if _writer_gone(m)))
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -595,25 +629,58 @@ class Store:
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             article = Article(**{**article.__dict__, "ingested_at": now})
         doc_vector = vectors.mean(axis=0)
-        doc_vector = doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)
+        doc_vector = (doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)).tolist()
         meta = _article_meta(article, len(chunks))
-        self._call(self._articles.upsert, ids=[article.article_id], documents=[article.text],
-                   embeddings=[doc_vector.tolist()], metadatas=[{**meta, **_pending()}])
-        self._delete_chunks(article.article_id)
+        aid = article.article_id
+        got = self._call(self._articles.get, ids=[aid], include=["metadatas"])
+        old = got["metadatas"][0] if got["ids"] else None
+        if old is None or old.get("state") != "ready":  # new: invisible until whole
+            self._call(self._articles.upsert, ids=[aid], documents=[article.text],
+                       embeddings=[doc_vector], metadatas=[{**meta, **_pending(), "slot": 0,
+                                                            "dirty_slot": -1}])
+            self._delete_chunks(aid)
+            self._write_chunks(article, chunks, vectors, 0)
+            # pending_since back to 0: Chroma merges metadata on update, and a record marked
+            # pending later without a time of its own must count as stale.
+            self._call(self._articles.update, ids=[aid],
+                       metadatas=[{**meta, "state": "ready", "pending_since": 0}])
+        else:  # an update: the old version stays ready, and served, until the flip
+            live = _slot(old)
+            new = 1 - live
+            self._call(self._articles.update, ids=[aid], metadatas=[{**_writer(), "dirty_slot": new}])
+            self._delete_slot(aid, new)  # what an earlier crash may have left there
+            self._write_chunks(article, chunks, vectors, new)
+            self._call(self._articles.upsert, ids=[aid], documents=[article.text],
+                       embeddings=[doc_vector], metadatas=[{**meta, **_writer(), "state": "ready",
+                                                            "slot": new, "dirty_slot": live}])
+            self._delete_slot(aid, live)
+            self._call(self._articles.update, ids=[aid], metadatas=[{"dirty_slot": -1,
+                                                                     "pending_since": 0}])
+        self._bump()
+        return article
+
+    def _write_chunks(self, article: Article, chunks: list[Chunk], vectors: np.ndarray,
+                      slot: int) -> None:
         for b in range(0, len(chunks), _PAGE):
             part = chunks[b:b + _PAGE]
             # upsert, not add: Chroma silently keeps the old record on a duplicate add, and a
             # concurrent writer of the same article may have just written these ids.
-            self._call(self._chunks.upsert, ids=[c.chunk_id for c in part],
+            self._call(self._chunks.upsert, ids=[record_id(c.chunk_id, slot) for c in part],
                        documents=[c.text for c in part],
                        embeddings=vectors[b:b + _PAGE].tolist(),
-                       metadatas=[_chunk_meta(c, article) for c in part])
-        # pending_since back to 0: Chroma merges metadata on update, and a record marked pending
-        # later without a time of its own must count as stale.
-        self._call(self._articles.update, ids=[article.article_id],
-                   metadatas=[{**meta, "state": "ready", "pending_since": 0}])
-        self._bump()
-        return article
+                       metadatas=[{**_chunk_meta(c, article), "slot": slot} for c in part])
+
+    def _delete_slot(self, article_id: str, slot: int) -> None:
+        got = self._call(self._chunks.get, where={"article_id": article_id}, include=["metadatas"])
+        ids = [i for i, m in zip(got["ids"], got["metadatas"]) if _slot(m) == slot]
+        if ids:
+            self._call(self._chunks.delete, ids=ids)
+
+    def _live_slots(self, article_ids: list[str]) -> dict[str, int]:
+        """Article id -> the slot its live chunks are in (ready articles only)."""
+        got = self._call(self._articles.get, ids=sorted(set(article_ids)), include=["metadatas"])
+        return {i: _slot(m) for i, m in zip(got["ids"], got["metadatas"])
+                if m and m.get("state") == "ready"}
 
     def set_meta(self, article_id: str, meta: dict[str, Any]) -> None:
         """Replace an article's extra metadata (e.g. feed GUID and stamp) without touching its
@@ -644,6 +711,15 @@ class Store:
         for article_id in stale:
             self._delete_chunks(article_id)
             self._call(self._articles.delete, ids=[article_id])
+        # Updates cut short: the article is ready (old or new version); its other slot goes.
+        dirty = self._call(self._articles.get, where={"dirty_slot": {"$gte": 0}},
+                           include=["metadatas"])
+        for article_id, m in zip(dirty["ids"], dirty["metadatas"]):
+            if _writer_gone(m) and m.get("state") == "ready":
+                self._delete_slot(article_id, int(m["dirty_slot"]))
+                self._call(self._articles.update, ids=[article_id],
+                           metadatas=[{"dirty_slot": -1, "pending_since": 0}])
+                stale.append(article_id)
         if stale:
             self._bump()
         return stale
@@ -745,9 +821,22 @@ def _article_key(article_id: str, meta: dict) -> ArticleKey:
                       int(meta.get("n_chunks", -1)))
 
 
+def _writer() -> dict[str, Any]:
+    """Who is writing an article and since when (`repair()` tells a crash from a live writer)."""
+    return {"pending_since": time.time(), "pending_host": _HOST, "pending_pid": os.getpid()}
+
+
 def _pending() -> dict[str, Any]:
-    return {"state": "pending", "pending_since": time.time(), "pending_host": _HOST,
-            "pending_pid": os.getpid()}
+    return {"state": "pending", **_writer()}
+
+
+def _slot(meta: dict | None) -> int:
+    return int((meta or {}).get("slot") or 0)  # stores written before slots: all slot 0
+
+
+def record_id(chunk_id: str, slot: int) -> str:
+    """The Chroma id of a chunk in a slot (slot 0 keeps the plain `article_id:chunk_no`)."""
+    return chunk_id if slot == 0 else f"{chunk_id}#{slot}"
 
 
 def _writer_gone(meta: dict[str, Any]) -> bool:

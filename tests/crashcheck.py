@@ -41,7 +41,9 @@ class State:
 
     ready: dict[str, str] = field(default_factory=dict)  # article id -> content hash
     pending: list[str] = field(default_factory=list)
-    leftover_chunks: int = 0  # chunks of pending articles (allowed before repair only)
+    leftover_chunks: int = 0  # chunks of pending articles or of an update's other slot
+    # (allowed before repair only)
+    dirty: list = field(default_factory=list)  # ready articles with chunks in their other slot
     problems: list[str] = field(default_factory=list)  # anything that breaks the contract
 
 
@@ -121,7 +123,7 @@ def inspect(store_dir: Path, repair: bool, probe_vectors: int | None = None,
     first. `probe_vectors`: how many chunks to look up by their own vector (None = all)."""
     from bot.chunking import chunk_article
     from bot.embeddings import LOCAL_MODEL
-    from bot.store import Store
+    from bot.store import Store, record_id
 
     settings = settings_for(store_dir, chunk_size, chunk_overlap)
     state = State()
@@ -143,8 +145,16 @@ def inspect(store_dir: Path, repair: bool, probe_vectors: int | None = None,
         if meta.get("state") == "ready":
             state.ready[aid] = meta.get("content_hash", "")
             expected = chunk_article(aid, text, settings.chunk_size, settings.chunk_overlap)
-            got = sorted(by_article.get(aid, []), key=lambda x: x[2]["chunk_no"])
-            want = [(c.chunk_id, c.text, c.start, c.end) for c in expected]
+            live = int(meta.get("slot") or 0)  # an update writes beside the live slot
+            items = by_article.get(aid, [])
+            got = sorted((x for x in items if int(x[2].get("slot") or 0) == live),
+                         key=lambda x: x[2]["chunk_no"])
+            if len(got) != len(items):
+                state.leftover_chunks += len(items) - len(got)
+                state.dirty.append(aid)
+            if repair and int(meta.get("dirty_slot", -1)) >= 0:
+                state.problems.append(f"after repair: ready article {aid} still marks a dirty slot")
+            want = [(record_id(c.chunk_id, live), c.text, c.start, c.end) for c in expected]
             have = [(cid, doc, m["start"], m["end"]) for cid, doc, m in got]
             if have != want:
                 state.problems.append(f"ready article {aid} is not whole: {len(have)} chunks "
@@ -185,6 +195,9 @@ def _check_vectors(store, state: State, probe: int | None) -> None:
 
     got = store._chunks.get(include=["embeddings", "metadatas"])
     ids = list(got["ids"])
+    live = {a.article_id: int(m.get("slot") or 0) for a, m in
+            ((a, store._articles.get(ids=[a.article_id], include=["metadatas"])["metadatas"][0])
+             for a in store.articles())}
     if store.count_chunks() != len(ids):
         state.problems.append(f"count() says {store.count_chunks()} chunks, get() returns {len(ids)}")
     order = list(range(len(ids)))
@@ -196,14 +209,16 @@ def _check_vectors(store, state: State, probe: int | None) -> None:
         except Exception as e:
             state.problems.append(f"query failed: {type(e).__name__}: {e}")
             return
-        if ids[i] not in {c.chunk_id for c, _ in hits}:
+        meta = got["metadatas"][i]
+        leftover = live.get(meta["article_id"], -1) != int(meta.get("slot") or 0)
+        if ids[i].split("#")[0] not in {c.chunk_id for c, _ in hits} and not leftover:
             state.problems.append(f"chunk {ids[i]} is not found by its own vector")
         for chunk, _ in hits:
             art = store.article(chunk.article_id)
             # A hit outside a ready article is allowed only before repair, and the retriever
             # drops it (its article is None or its text does not match).
             if art is not None and art.text[chunk.start:chunk.end] != chunk.text and \
-                    chunk.article_id in state.ready:
+                    chunk.article_id in state.ready and chunk.article_id not in state.dirty:
                 state.problems.append(f"query hit {chunk.chunk_id} mismatches its ready article")
 
 

@@ -114,6 +114,7 @@ def renderers(statements: list[str], quotes: list[str], title: str, source: str,
 
     from bot import render
     from bot.slack import blocks
+    from bot.terminal import has_unsafe
 
     cites = [Citation(n, f"id{n}", title, source, 0, len(q), q, page=n if n % 2 else None)
              for n, q in enumerate(quotes, 1)]
@@ -125,6 +126,11 @@ def renderers(statements: list[str], quotes: list[str], title: str, source: str,
         console = Console(file=io.StringIO(), width=80, color_system="truecolor",
                           force_terminal=True)
         render.answer(console, ans, show_timings=True, quote_limit=40, markdown=markdown)
+        # Without colours, a plain rich console (no bot/terminal.py backstop) shows no raw
+        # control character: the render code cleans what it prints by itself.
+        plain = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=False)
+        render.answer(plain, ans, show_timings=True, quote_limit=40, markdown=markdown)
+        assert not has_unsafe(plain.file.getvalue()), plain.file.getvalue()
     d = json.loads(render.to_json(ans.to_dict()))
     assert d["statements"] == [{"text": s.text, "citations": s.citations} for s in stmts]
     assert [c["quote"] for c in d["citations"]] == quotes

@@ -32,7 +32,7 @@ def test_llm_enabled_by_key_or_base_url():
 
 
 def test_bad_number_is_a_clear_error():
-    with pytest.raises(ConfigError, match="top_k"):
+    with pytest.raises(ConfigError, match="BOT_TOP_K=.many. is not a whole number"):
         Settings.load(env={"BOT_TOP_K": "many"}, env_file=None)
 
 

@@ -44,6 +44,8 @@ def test_killed_ingest_leaves_whole_articles_and_a_rerun_finishes(tmp_path):
         found = cc.inspect(store, repair=False, probe_vectors=10, chunk_size=CHUNK,
                            chunk_overlap=OVERLAP)
         assert found.problems == [], (i, found)
+        # An update cut short never hides an article: each one is still there, old or new.
+        assert set(before) <= set(found.ready), (i, found)
         bot = Bot(settings)  # the read path, before any repair: only verified spans
         for q in corpus.story_questions(stories[:3]):
             answer = bot.ask(q)

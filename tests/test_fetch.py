@@ -210,7 +210,8 @@ def test_passwords_in_urls_are_never_printed(settings):
     with Fetcher(settings) as f, pytest.raises(LoadError) as info:
         load_url(f, "http://alice:s3cret@example.com/page")
     assert "s3cret" not in str(info.value)
-    assert redact("https://u:p@host/x") == "https://***@host/x"
+    assert redact("https://u:p@host/x") == "https://u:(hidden)@host/x"
+    assert redact("https://u:p@ss@host/x") == "https://u:(hidden)@host/x"  # "@" in a password
 
 
 def test_looks_like_url():

@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import ConfigError, Settings
 from bot.errors import BotError
+from bot.redact import remember
 from bot.slack import blocks as render
 from bot.slack.channels import ChannelMap
 from bot.slack.ledger import Ledger, Recorded
@@ -132,31 +133,11 @@ class Workers(ThreadPoolExecutor):
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
 
-class RedactSecrets(logging.Filter):
-    """Defence in depth: no log line, from us or a library, carries a token or secret."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.redact(record.getMessage()), None
-        if record.exc_info and not record.exc_text:  # tracebacks too: format, then redact
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-    def redact(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "[redacted]")
-        return text
-
-
 def configure_logging(settings: Settings, level: str = "info") -> None:
+    # Every record, ours or a library's, is redacted when it is made (bot/redact.py); the
+    # settings registered their secrets there when they were loaded.
+    remember(settings.secrets)
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactSecrets(settings.secrets))
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -168,6 +149,7 @@ def web_client(settings: Settings) -> WebClient:
     try:
         client.auth_test()
     except SlackApiError as e:
+        # BotError redacts its message: an error that echoes the token does not show it
         raise SlackError(f"Slack rejected SLACK_BOT_TOKEN ({e.response.get('error', 'unknown error')}); "
                          "copy the Bot User OAuth Token from the app's OAuth & Permissions page") from None
     except OSError as e:  # URLError, refused, DNS: name the URL, never the token
