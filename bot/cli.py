@@ -475,11 +475,11 @@ def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
 
 def _store_in_use(ctx: typer.Context, settings: Any) -> str:
     """Which store the commands use, and why that one."""
-    from bot.config import hide_password
     from bot.location import explain
+    from bot.redact import redact
 
     if settings.chroma_url:
-        return f"the Chroma server at {hide_password(settings.chroma_url)} (BOT_CHROMA_URL)"
+        return f"the Chroma server at {redact(settings.chroma_url)} (BOT_CHROMA_URL)"
     why = explain(flag=(ctx.obj or {}).get("store_dir") is not None)
     return f"{Path(settings.store_dir).absolute()} ({why})"
 
