@@ -60,6 +60,12 @@ PATTERNS = {
                        rf"{_MONTH}\s+\d{{4}}|(?:early|mid|late)[- ]\d{{4}}s?|\d{{4}}s?|"
                        rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|"
                        rf"\d{{1,2}}(?:st|nd|rd|th) century)\b"),
+    "speed": re.compile(rf"\b{_QUALIFIER}(?:(?:{_NUMBER}){_SCALE}\s*(?:{_LEN_UNIT}|km)\s*(?:per|an|a|/)\s*"
+                        rf"(?:hour|h|second|s|minute)|(?:{_NUMBER})\s*(?:mph|km/h|kph|knots)|[Mm]ach\s*\d[\d.]*)\b",
+                        re.I),
+    "cause": re.compile(r"\b(?:because|due to|caused by|owing to|as a result|result(?:ed|s)? (?:of|from)|"
+                        r"led to|leads to|blamed|triggered|sparked|so that|in order to|reasons?|causes?)\b",
+                        re.I),
     "number": re.compile(rf"(?<![\w-]){_QUALIFIER}(?:{_NUMBER}){_SCALE}(?:\s+[a-z]+)?\b", re.I),
     "name": re.compile(r"\b(?:[A-Z][\w'’.-]*|of|the|de|von|van|and)(?:\s+(?:[A-Z][\w'’.-]*|of|the|de|von|van|and))*"
                        r"(?<!\bof)(?<!\bthe)(?<!\band)\b"),
@@ -68,6 +74,8 @@ PATTERNS = {
 _QTYPES = [  # (question pattern, wanted answer types in order of preference)
     (r"\bhow (?:far|wide|deep|tall|high)\b|\b(?:range|distance)\b", ["distance", "number"]),
     (r"\bhow long\b|\bduration\b", ["duration", "distance", "number"]),
+    (r"\bhow (?:fast|quickly)\b|\bwhat (?:speed|velocity)\b|\bat what speed\b", ["speed"]),
+    (r"\bwhy\b|\bwhat (?:caused|causes|led to|triggered|sparked)\b|\bfor what reason\b", ["cause"]),
     (r"\bhow old\b", ["number"]),
     (r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|percent|amount|proportion)\b", ["number"]),
     (r"\bwhen\b|\bwhat (?:year|date|day|month|century|decade|time)\b|\bwhich (?:year|date|day|month|century)\b|\bin what year\b", ["date"]),
@@ -78,7 +86,7 @@ _QTYPES = [  # (question pattern, wanted answer types in order of preference)
 # Words that say what KIND of answer is wanted, not what it is about ("what range": a distance).
 _TYPE_CUES = {"rang", "distanc", "far", "long", "mani", "much", "old", "year", "date", "day",
               "month", "centuri", "time", "number", "percentag", "amount", "citi", "countri",
-              "place", "person", "durat"}
+              "place", "person", "durat", "fast", "speed", "quick", "veloc"}
 # News attributes claims: a question's "claimed" is an article's "said" or "reported".
 _SAY = {"claim", "say", "said", "report", "announc", "state", "stat", "tell", "told", "assert",
         "accord", "declar", "insist", "confirm"}
@@ -224,6 +232,26 @@ def word_states(offsets: np.ndarray, states: np.ndarray,
 
 
 @dataclass
+class Confidence:
+    """Calibrated probabilities that what is shown is right (bench/train_ranker.py
+    --confidence-only fits them on fold A): `headline` for the first cited sentence holding the
+    answer, `short` for the short answer phrase. The short answer is shown only above
+    `show_short_above`; an answer whose sentence confidence is under `refuse_below` is refused."""
+
+    headline: LinearModel
+    short: LinearModel
+    show_short_above: float
+    refuse_below: float
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Confidence":
+        return cls(LinearModel(d["headline"]["weights"], d["headline"].get("bias", 0.0)),
+                   LinearModel(d["short"]["weights"], d["short"].get("bias", 0.0)),
+                   float(d["show_short_above"]), float(d["refuse_below"]), d.get("meta", {}))
+
+
+@dataclass
 class QAModel:
     sentence: LinearModel
     span: LinearModel
@@ -232,6 +260,7 @@ class QAModel:
     reader: Reader | None = None
     rerank: LinearModel = field(default_factory=lambda: LinearModel({}))
     meta: dict = field(default_factory=dict)
+    confidence: "Confidence | None" = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "QAModel":
@@ -243,7 +272,8 @@ class QAModel:
                    refusal=LinearModel(d["refusal"]["weights"], d["refusal"].get("bias", 0.0)),
                    refuse_above=float(d["refuse_above"]), reader=reader,
                    rerank=LinearModel(d["rerank"]["weights"], d["rerank"].get("bias", 0.0))
-                   if "rerank" in d else LinearModel({}), meta=d.get("meta", {}))
+                   if "rerank" in d else LinearModel({}), meta=d.get("meta", {}),
+                   confidence=Confidence.from_dict(d["confidence"]) if "confidence" in d else None)
 
     def to_dict(self) -> dict:
         def lin(m: LinearModel) -> dict:
@@ -252,6 +282,11 @@ class QAModel:
         out = {"meta": self.meta, "refuse_above": round(self.refuse_above, 6),
                "sentence": lin(self.sentence), "rerank": lin(self.rerank), "span": lin(self.span),
                "refusal": lin(self.refusal)}
+        if self.confidence is not None:
+            c = self.confidence
+            out["confidence"] = {"headline": lin(c.headline), "short": lin(c.short),
+                                 "show_short_above": round(c.show_short_above, 6),
+                                 "refuse_below": round(c.refuse_below, 6), "meta": c.meta}
         if self.reader is not None:
             out["reader"] = {"start_bias": round(self.reader.start_bias, 6),
                              "end_bias": round(self.reader.end_bias, 6),
@@ -354,10 +389,47 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
         f[f"want={q.types[0]}|type_match"] = f["type_match"]
     # "X was not reported to..." matches "Who reported X?" word for word and answers nothing.
     f["negation_mismatch"] = float(bool(_NEGATION.search(c.text)) and not _NEGATION.search(q.text))
+    f.update(reading_features(q, c))
     f[f"wh={q.wh}"] = 1.0
     f[f"wh={q.wh}|lex"] = f["lex"]
     f[f"wh={q.wh}|dense"] = dense
     return f
+
+
+_SAY_BY = re.compile(r"\b(?:according to|(?:reported|said|claimed|announced|stated|confirmed) by)\s+"
+                     r"(?:the\s+)?(?:[\w-]+\s+){0,3}?[A-Z]")
+_AGENT_SAYS = re.compile(r"(?:\b[A-Z][\w.-]*|\b(?:agency|ministry|military|officials?|spokesman|"
+                         r"spokeswoman|newspaper|police|government|expert|observers))\s+(?:also\s+|has\s+|had\s+)?"
+                         r"(?:said|says|reported|reports|claimed|claims|announced|stated|told|confirmed)\b")
+
+
+def reading_features(q: QuestionInfo, c: Candidate) -> dict[str, float]:
+    """What the sentence says about the question's words, beyond sharing them: is a matched
+    word negated ("was not reported to have..."), does someone say/report it (for "who
+    reported?" the answer is the speaker), and does the sentence talk about the question's
+    own names and dates or about others (Thursday's missiles are not Tuesday's). Learned
+    weights decide what these are worth; each is also crossed with the question word."""
+    low = [t.lower() for _, _, t in tokens(c.text)]
+    stems = [_term_list(t) for t in low]
+    matched = [i for i, st in enumerate(stems) if any(x in q.terms for x in st)]
+    negated = [i for i in matched if any(w in {"not", "never", "n't", "no"} or w.endswith("n't")
+                                         for w in low[max(0, i - 3):i])]
+    q_neg = bool(_NEGATION.search(q.text))
+    asks_say = "<say>" in q.terms
+    agent = bool(_SAY_BY.search(c.text) or _AGENT_SAYS.search(c.text))
+    qcaps = {w.lower() for w in re.findall(r"\b[A-Z][\w-]*|\b\d[\d,.]*\b", q.text[1:])} - _FUNCTION
+    ctx = {w.lower() for w in re.findall(r"[\w-]+", c.context)}
+    missing_caps = len(qcaps - ctx) / len(qcaps) if qcaps else 0.0
+    f = {
+        "neg_on_match": float(bool(negated) and not q_neg),
+        "say_agent": float(agent),
+        "qsay|say_agent": float(agent and asks_say),
+        "qsay|no_agent": float(asks_say and not agent),
+        "qcaps_missing": missing_caps,
+    }
+    for k in ("neg_on_match", "qsay|say_agent", "qcaps_missing"):
+        f[f"wh={q.wh}|{k}"] = f[k]
+    return {k: v for k, v in f.items() if v}
 
 
 def _kinds(text: str, q: QuestionInfo) -> dict[str, float]:
@@ -464,6 +536,7 @@ def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool]
     left = [i - a for a in anchors if a < i]
     right = [a - (j - 1) for a in anchors if a >= j]
     inside = [a for a in anchors if i <= a < j]
+    last_cap = toks[j - 1][2][0].isupper()
     f: dict[str, float] = {
         f"len={_bucket(n_tok)}": 1.0,
         f"wh={wh}|len={_bucket(n_tok)}": 1.0,
@@ -496,6 +569,11 @@ def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool]
         f"wh={wh}|adj_right": float(bool(right) and min(right) == 1),
         "between": float(bool(left) and bool(right)),
         "no_anchor_near": float(not ((left and min(left) <= 4) or (right and min(right) <= 4))),
+        # A phrase that cuts a run of capitalised words ("Workers" of "Workers' Party") or
+        # stops before a possessive is a fragment, not a whole name.
+        "cuts_cap_left": float(i > 0 and toks[i - 1][2][0].isupper() and toks[i][2][0].isupper()),
+        "cuts_cap_right": float(j < len(toks) and toks[j][2][0].isupper() and last_cap),
+        "before_possessive": float(j < len(toks) and toks[j][2] in {"'", "’", "'s", "’s"}),
         "head_inside": float(any(i <= h < j for h in head_pos)),
         "head_before": float(any(0 < i - h <= 3 for h in head_pos)),
         "head_after": float(any(0 < h - (j - 1) <= 2 for h in head_pos)),
@@ -572,6 +650,7 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
+_READING = {"neg_on_match", "say_agent", "no_agent", "qcaps_missing"}
 STRICT_TYPES = ("distance", "duration")  # a question that names these wants that shape
 
 
@@ -609,6 +688,7 @@ def rerank_features(q: QuestionInfo, c: Candidate, rank: int, prob: float,
     look like the answer, and does every question word find its counterpart here?"""
     f = {"s1": c.score, "s1_prob": prob, f"s1_rank={rank}": 1.0, f"wh={q.wh}": 1.0,
          "negation_mismatch": c.features.get("negation_mismatch", 0.0)}
+    f.update({k: v for k, v in c.features.items() if k.split("|")[-1] in _READING})
     if q.types:
         f[f"want={q.types[0]}|type_match"] = c.features.get("type_match", 0.0)
     if logits is not None and len(logits[0]):
@@ -752,23 +832,99 @@ class ExtractiveAnswerer:
         return self.draft(question, self.analyse(question, passages, query_vector))
 
     def draft(self, question: str, a: Analysis | None) -> Draft:
-        """The answer the analysis supports: the best sentence(s) and the short answer."""
+        """The answer the analysis supports: the best sentence(s), and the short answer when
+        the calibrated confidence says it is likely right."""
         if a is None or a.refuse_prob > self.model.refuse_above:
             return Draft(statements=[], refused=True, mode="extractive")
-        best = [a.ranked[0]]
-        if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
-            best.append(a.ranked[1])
-        short = None
-        if a.spans:
-            span, sentence = a.spans[0]
-            # The short answer must sit in a shown sentence. (Citing its sentence first
-            # instead of the ranker's best gained evidence@1 on fold A, where the span model
-            # was trained, and lost 0.017-0.019 on held-out fold B: not done.)
-            if sentence not in best:
-                best.append(sentence)
-            short = with_qualifier(sentence.text, span).text
-        statements = [DraftStatement(c.text, [Quote(c.article_id, c.text, c.start)]) for c in best]
-        return Draft(statements=statements, short_answer=short, mode="extractive")
+        d = decide(analyse(question), a, self.model.confidence)
+        if d.refused:
+            return Draft(statements=[], refused=True, mode="extractive",
+                         confidence=d.confidence)
+        statements = [DraftStatement(c.text, [Quote(c.article_id, c.text, c.start)]) for c in d.cited]
+        return Draft(statements=statements, short_answer=d.short, mode="extractive",
+                     confidence=d.confidence, short_answer_confidence=d.short_confidence,
+                     short_answer_candidate=d.candidate, not_stated=d.not_stated)
+
+
+# -- what to show, and how sure ---------------------------------------------------------------
+
+# What a question asks for, as said to the reader when the sources hold nothing of that kind.
+KIND_WORDS = {"distance": "a distance", "duration": "how long", "date": "a date or time",
+              "number": "a number or amount", "name": "a name", "speed": "a speed",
+              "cause": "a cause"}
+
+
+@dataclass
+class Decision:
+    cited: list[Candidate]  # the sentences shown, first is the headline when no short answer
+    candidate: str | None  # the best short answer phrase, shown or not
+    short: str | None  # the short answer shown (None when under the threshold)
+    confidence: float | None  # P(the headline shown first is right)
+    short_confidence: float | None  # P(the candidate short answer is right)
+    not_stated: str | None = None  # the kind asked for that the cited sentences do not hold
+    refused: bool = False
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def kind_missing(q: QuestionInfo, cited: list[Candidate]) -> bool:
+    """The question asks for a kind of thing (a distance, a date, a number...) and no cited
+    sentence holds one outside the question's own words."""
+    return bool(q.types) and not any(type_match(c.text, list(q.types), set(q.words)) for c in cited)
+
+
+def confidence_features(q: QuestionInfo, a: Analysis, span: Span | None,
+                        sentence: Candidate | None, missing: bool) -> dict[str, float]:
+    """Plain numbers the calibration reads: the models' own scores and margins, plus the few
+    things they do not see (is the wanted kind in the cited sentence, does the phrase have
+    the wanted shape)."""
+    p = a.probs
+    rp = min(max(a.refuse_prob, 1e-6), 1 - 1e-6)
+    f = {"refuse_logit": math.log(rp / (1 - rp)), "sent_prob": float(p[0]),
+         "sent_margin": float(p[0] - p[1]) if len(p) > 1 else 1.0,
+         "kind_missing": float(missing), "has_types": float(bool(q.types)), f"wh={q.wh}": 1.0}
+    f.update({f"r_{k}" if not k.startswith("r_") else k: v for k, v in a.refusal.items()})
+    if span is not None and a.span_probs is not None:
+        sp = a.span_probs
+        f.update({
+            "span_prob": float(sp[0]), f"wh={q.wh}|span_prob": float(sp[0]),
+            "span_margin": float(sp[0] - sp[1]) if len(sp) > 1 else 1.0,
+            "span_in_top": float(sentence is a.ranked[0]),
+            "span_tokens": float(len(tokens(span.text))),
+            "span_shaped": float(bool(q.types) and bool(PATTERNS[q.types[0]].fullmatch(span.text))),
+            "span_fragment": max(span.features.get(k, 0.0) for k in
+                                 ("cuts_cap_left", "cuts_cap_right", "before_possessive")),
+        })
+        f.update({f"sp_{k}": v for k, v in span.features.items()
+                  if k in ("rd_start", "rd_end", "qfrac", "near_left", "near_right", "segment")})
+    return f
+
+
+def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None) -> Decision:
+    best = [a.ranked[0]]
+    if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
+        best.append(a.ranked[1])
+    span, sentence = a.spans[0] if a.spans else (None, None)
+    candidate = with_qualifier(sentence.text, span).text if span and sentence else None
+    if conf is None:  # an uncalibrated model: the short answer is always shown (as before)
+        if sentence is not None and sentence not in best:
+            best.append(sentence)
+        return Decision(best, candidate, candidate, None, None)
+    missing = kind_missing(q, best)
+    f = confidence_features(q, a, span, sentence, missing)
+    p_sent = _sigmoid(conf.headline.score(f))
+    p_short = _sigmoid(conf.short.score(f)) if candidate else None
+    if p_short is not None and p_short >= conf.show_short_above and not missing:
+        # The short answer must sit in a shown sentence. (Citing its sentence first instead
+        # of the ranker's best lost evidence@1 on held-out articles: not done.)
+        if sentence not in best:
+            best.append(sentence)
+        return Decision(best, candidate, candidate, p_short, p_short, features=f)
+    if missing:
+        return Decision(best, candidate, None, p_sent, p_short,
+                        not_stated=KIND_WORDS[q.types[0]], features=f)
+    if p_sent < conf.refuse_below:
+        return Decision([], candidate, None, p_sent, p_short, refused=True, features=f)
+    return Decision(best, candidate, None, p_sent, p_short, features=f)
 
 
 def _all_in(phrase: str, words: set[str]) -> bool:

@@ -60,3 +60,17 @@ def test_help_everywhere():
     for cmd in ([], ["ingest"], ["ask"], ["show"], ["sources"], ["forget"], ["config"]):
         r = run_cli(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_ask_json_carries_confidence_and_the_terminal_says_what_is_missing(tmp_path):
+    env = {"BOT_STORE_DIR": str(tmp_path / "store")}
+    run_cli("ingest", str(SEEDS), env=env)
+    d = json.loads(run_cli("ask", "What range was claimed?", "--json", env=env).stdout)
+    assert 0.5 < d["confidence"] <= 1.0 and d["confidence"] == d["short_answer_confidence"]
+    assert d["short_answer"] == d["short_answer_candidate"] == "1,800 kilometers"
+    assert d["not_stated"] is None
+    r = run_cli("ask", "When did Kim inspect the munitions factory?", env=env)
+    assert r.returncode == 0, r.stderr
+    if "do not answer" not in r.stdout:  # refused, or answered as not stated with the citation
+        first = r.stdout.strip().splitlines()[0]
+        assert first.startswith("The sources do not give a date or time") and "[1]" in r.stdout
