@@ -306,15 +306,25 @@ def reliability_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def make_answerer(bench: Bench, kind: str, model_path: Path | None = None) -> Any:
+def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
+                  code_path: Path | None = None) -> Any:
+    """`code_path`: another version of bot/extractive.py (e.g. from `git show`) to compare
+    with, run with the model file `model_path`."""
     if kind == "baseline":
         from baseline_extractive import ExtractiveAnswerer as Baseline
 
         return Baseline(bench.embedder, bench.bot.retriever().idf)
-    from bot.extractive import ExtractiveAnswerer, load_model
+    if code_path:
+        import importlib.util
 
-    model = load_model(str(model_path)) if model_path else None
-    return ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
+        spec = importlib.util.spec_from_file_location("compared_extractive", code_path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look themselves up there
+        spec.loader.exec_module(module)
+    else:
+        from bot import extractive as module
+    model = module.load_model(str(model_path)) if model_path else None
+    return module.ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
 
 
 def select(questions: list[dict], fold: str, limit: int | None, seed: int) -> list[dict]:
@@ -368,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the spine's original answerer (bench/baseline_extractive.py)")
     ap.add_argument("--baseline-only", action="store_true", help="run only that baseline")
     ap.add_argument("--compare-model", type=Path, default=None,
-                    help="also run the answerer with this model file (e.g. the previous commit's "
+                    help="also run an answerer with this model file (e.g. an earlier commit's "
                          "bot/data/qa_model.json, from git show), as 'previous'")
+    ap.add_argument("--compare-code", type=Path, default=None,
+                    help="the bot/extractive.py that 'previous' runs (default: this checkout's)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep stores and an embedding cache here between runs (e.g. bench/out/cache)")
     ap.add_argument("--json", type=Path, default=None, help="write summaries and per-question results")
@@ -385,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         k = args.k or bench.bot.settings.top_k
         answerers = {"method": make_answerer(bench, "method")}
         if args.compare_model:
-            answerers = {"previous": make_answerer(bench, "method", args.compare_model), **answerers}
+            answerers = {"previous": make_answerer(bench, "method", args.compare_model,
+                                                   args.compare_code), **answerers}
         if args.baseline or args.baseline_only:
             answerers = {"baseline": make_answerer(bench, "baseline"),
                          **({} if args.baseline_only else answerers)}

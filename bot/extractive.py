@@ -499,6 +499,7 @@ def span_candidates(q: QuestionInfo, sentence: str,
     anchors = [i for i, s in enumerate(stems) if any(("<say>" if x in _SAY else x) in q.terms
                                                        for x in s)]
     head_pos = [i for i, s in enumerate(stems) if q.head and q.head in s]
+    says = [any(x in _SAY for x in s) for s in stems]
     out: list[Span] = []
     n = len(toks)
     for i in range(n):
@@ -515,12 +516,36 @@ def span_candidates(q: QuestionInfo, sentence: str,
             if text.count("(") != text.count(")") or text.count('"') % 2:
                 continue
             f = _span_features(q, toks, low, is_q, anchors, head_pos, i, j, content, text)
+            f.update(_role_features(q, low, says, anchors, i, j))
             if logits is not None:
                 f["rd_start"] = float(logits[0][i])
                 f["rd_end"] = float(logits[1][j - 1])
                 f[f"wh={q.wh}|rd"] = f["rd_start"] + f["rd_end"]
             out.append(Span(toks[i][0], toks[j - 1][1], text, f))
     return out
+
+
+_NEG_WORDS = {"not", "never", "no", "n't", "neither", "nor", "without"}
+
+
+def _role_features(q: QuestionInfo, low: list[str], says: list[bool], anchors: list[int],
+                   i: int, j: int) -> dict[str, float]:
+    """The phrase's role around the question's words: a question word near it is negated
+    ("Kim ... was not reported to"), and whether it is the one who says or reports ("X
+    reported", "X also said", "according to X", "reported by X")."""
+    near = [a for a in anchors if (a >= j and a - j < 16) or (a < i and i - a < 16)]
+    neg = any(w in _NEG_WORDS or w.endswith("n't") for a in near for w in low[max(0, a - 3):a])
+    n = len(low)
+    speaker = (j < n and says[j]) or (j + 1 < n and low[j] in {"also", "has", "had", "have"}
+                                       and says[j + 1]) \
+        or (i >= 2 and low[i - 2:i] == ["according", "to"]) \
+        or (i >= 2 and low[i - 1] == "by" and says[i - 2])
+    asks_say = "<say>" in q.terms
+    f = {"neg_between": float(neg and not _NEGATION.search(q.text)), "speaker": float(speaker),
+         "qsay|speaker": float(speaker and asks_say)}
+    for k in list(f):
+        f[f"wh={q.wh}|{k}"] = f[k]
+    return {k: v for k, v in f.items() if v}
 
 
 def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool],
@@ -822,8 +847,11 @@ class ExtractiveAnswerer:
         # Only plain numbers: crossed indicator features (question word, wanted type) let the
         # refusal model memorise which kinds of question its few training articles left
         # unanswered.
+        # Nor the reading features: how often sources attribute ("X said") is a matter of
+        # style (news vs encyclopaedia), not of whether they answer.
         feats.update({f"r_{k}": v for k, v in rerank[0].items()
-                      if not k.startswith(("wh=", "want=", "s1_rank="))})
+                      if not k.startswith(("wh=", "want=", "s1_rank=", "qsay|"))
+                      and k not in _READING})
         return Analysis(ranked, probs, rerank, spans, span_probs, feats,
                         _sigmoid(m.refusal.score(feats)))
 
