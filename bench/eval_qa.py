@@ -377,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", action="store_true",
                     help="also run the spine's original answerer (bench/baseline_extractive.py)")
     ap.add_argument("--baseline-only", action="store_true", help="run only that baseline")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="the method's model file (default: bot/data/qa_model.json)")
     ap.add_argument("--compare-model", type=Path, default=None,
                     help="also run an answerer with this model file (e.g. an earlier commit's "
                          "bot/data/qa_model.json, from git show), as 'previous'")
@@ -395,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     for set_name in args.sets.split(","):
         bench = open_bench(set_name, args.cache)
         k = args.k or bench.bot.settings.top_k
-        answerers = {"method": make_answerer(bench, "method")}
+        answerers = {"method": make_answerer(bench, "method", args.model)}
         if args.compare_model:
             answerers = {"previous": make_answerer(bench, "method", args.compare_model,
                                                    args.compare_code), **answerers}

@@ -27,10 +27,12 @@ Deterministic: full-batch training from zero weights, no sampling.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -287,11 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="train on a subset (development)")
     ap.add_argument("--confidence-only", action="store_true",
                     help="refit only the calibration of --out (keeps every other model)")
-    ap.add_argument("--short-precision", type=float, default=0.88,
+    ap.add_argument("--short-precision", type=float, default=0.86,
                     help="shown short answers must be right this often on the training questions")
-    ap.add_argument("--max-added-refusal", type=float, default=0.05,
+    ap.add_argument("--max-added-refusal", type=float, default=0.03,
                     help="false refusals that answers saying 'not stated' and the confidence "
-                         "threshold may add together, on the training questions")
+                         "threshold may add to the refusal model's, on the training questions")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
@@ -395,21 +397,45 @@ def training_questions(args: argparse.Namespace) -> list[tuple[eval_qa.Bench, li
             (b20, eval_qa.select(b20.questions, args.fold, args.limit, 0) + off)]
 
 
+def _half(q: dict) -> int:
+    """Fold A's articles in two halves, by title (a squad20 article goes with its namesake)."""
+    return zlib.crc32(q["article"].split("_", 1)[1].encode()) % 2
+
+
+def out_of_fold_spans(answerer, data: list[Item], model: ex.QAModel) -> dict[int, ex.LinearModel]:
+    """Span models trained each on one half of the fold-A articles, with the shipped model's
+    features only: scored on the other half, they stand in for the shipped span model on
+    articles it never saw. (Calibrated on its own training questions, the span model is sure
+    of itself in a way that does not carry over: shown short answers right 0.88 of the time
+    there, 0.68 on held-out articles.)"""
+    keep = set(model.span.weights)
+    out = {}
+    for h in (0, 1):
+        groups, targets = span_groups(answerer, [d for d in data if _half(d[0]) == h], lambda q: model)
+        groups = [[{k: v for k, v in r.items() if k in keep} for r in g] for g in groups]
+        out[h] = ex.LinearModel(train_softmax(groups, targets, min_count=5))
+    return out
+
+
 def confidence_rows(args: argparse.Namespace, model: ex.QAModel) -> list[tuple]:
-    """(features, sentence right, short candidate right or None, kind missing) for every
-    fold-A question the refusal model lets through."""
+    """(features, sentence right, short candidate right or None, kind missing, answerable,
+    refused by the refusal model) for every fold-A question, its short answers picked by the
+    span model of the other half of the articles."""
     rows = []
+    halves = None
     for bench, qs in training_questions(args):
         answerer = ex.ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
         data = collect(bench, answerer, qs, bench.bot.settings.top_k, bench.set_name)
-        for q, a in analyses(answerer, data, lambda q: model):
-            if a.refuse_prob > model.refuse_above:
-                continue
-            d = ex.decide(ex.analyse(q["question"]), a, _UNGATED)
+        if halves is None:  # squad11 comes first
+            halves = out_of_fold_spans(answerer, data, model)
+            other = {h: dataclasses.replace(model, span=halves[1 - h]) for h in (0, 1)}
+        for q, a in analyses(answerer, data, lambda q: other[_half(q)]):
+            d = ex.decide(ex.analyse(q["question"]), a, _UNGATED, 2.0)
             golds = q["answers"]
             sent_ok = bool(golds) and contains_answer(d.cited[0].text, golds)
             short_ok = bool(golds) and short_answer_right(d.candidate, golds) if d.candidate else None
-            rows.append((d.features, sent_ok, short_ok, d.not_stated is not None, bool(golds)))
+            rows.append((d.features, sent_ok, short_ok, d.not_stated is not None, bool(golds),
+                         a.refuse_prob > model.refuse_above))
         bench.embedder.save()
     return rows
 
@@ -435,7 +461,12 @@ def fit_confidence(args: argparse.Namespace, model: ex.QAModel) -> int:
     show_above = pick_show_threshold(p_short, short_ok, ~missing, args.short_precision)
     shown = (p_short >= show_above) & ~missing
     answerable = np.array([r[4] for r in rows])
-    refuse_below = pick_refuse_threshold(p_sent, shown, missing, answerable, args.max_added_refusal)
+    model_refused = np.array([r[5] for r in rows]) & ~shown
+    refuse_below = pick_refuse_threshold(p_sent, shown, missing | model_refused, answerable,
+                                         args.max_false_refusal + args.max_added_refusal)
+    withheld = model_refused | (missing & ~shown) | (~shown & (p_sent < refuse_below))
+    log(f"withheld on training questions: {withheld[answerable].mean():.3f} of answerable, "
+        f"{withheld[~answerable].mean():.3f} of unanswerable")
     log(f"confidence on {len(rows)} training questions: short shown {shown.mean():.3f}, right "
         f"{short_ok[shown].mean() if shown.any() else float('nan'):.3f} (threshold {show_above:.3f}); "
         f"sentence refuse below {refuse_below:.3f}; Brier headline {brier(list(p_sent), sent_y):.3f}")
@@ -460,13 +491,14 @@ def pick_show_threshold(p: np.ndarray, ok: np.ndarray, allowed: np.ndarray, prec
     return float(ps[good[-1]]) if len(good) else 1.0
 
 
-def pick_refuse_threshold(p: np.ndarray, shown: np.ndarray, missing: np.ndarray,
-                          answerable: np.ndarray, max_added: float) -> float:
+def pick_refuse_threshold(p: np.ndarray, shown: np.ndarray, withheld: np.ndarray,
+                          answerable: np.ndarray, max_total: float) -> float:
     """Refuse answers (no short answer shown) whose sentence confidence is under the
-    threshold. Answers saying the sources lack the kind asked for count as refusals too:
-    together they may refuse at most `max_added` of the answerable training questions."""
-    budget = int(np.floor(max_added * answerable.sum())) - int((missing & answerable).sum())
-    cand = np.sort(p[~shown & ~missing & answerable])
+    threshold. Answers already withheld (the refusal model's, and those saying the sources
+    lack the kind asked for) count too: together they may withhold at most `max_total` of
+    the answerable training questions."""
+    budget = int(np.floor(max_total * answerable.sum())) - int((withheld & answerable).sum())
+    cand = np.sort(p[~shown & ~withheld & answerable])
     return float(cand[budget]) if 0 <= budget < len(cand) else 0.0
 
 

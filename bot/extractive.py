@@ -63,9 +63,6 @@ PATTERNS = {
     "speed": re.compile(rf"\b{_QUALIFIER}(?:(?:{_NUMBER}){_SCALE}\s*(?:{_LEN_UNIT}|km)\s*(?:per|an|a|/)\s*"
                         rf"(?:hour|h|second|s|minute)|(?:{_NUMBER})\s*(?:mph|km/h|kph|knots)|[Mm]ach\s*\d[\d.]*)\b",
                         re.I),
-    "cause": re.compile(r"\b(?:because|due to|caused by|owing to|as a result|result(?:ed|s)? (?:of|from)|"
-                        r"led to|leads to|blamed|triggered|sparked|so that|in order to|reasons?|causes?)\b",
-                        re.I),
     "number": re.compile(rf"(?<![\w-]){_QUALIFIER}(?:{_NUMBER}){_SCALE}(?:\s+[a-z]+)?\b", re.I),
     "name": re.compile(r"\b(?:[A-Z][\w'’.-]*|of|the|de|von|van|and)(?:\s+(?:[A-Z][\w'’.-]*|of|the|de|von|van|and))*"
                        r"(?<!\bof)(?<!\bthe)(?<!\band)\b"),
@@ -75,7 +72,6 @@ _QTYPES = [  # (question pattern, wanted answer types in order of preference)
     (r"\bhow (?:far|wide|deep|tall|high)\b|\b(?:range|distance)\b", ["distance", "number"]),
     (r"\bhow long\b|\bduration\b", ["duration", "distance", "number"]),
     (r"\bhow (?:fast|quickly)\b|\bwhat (?:speed|velocity)\b|\bat what speed\b", ["speed"]),
-    (r"\bwhy\b|\bwhat (?:caused|causes|led to|triggered|sparked)\b|\bfor what reason\b", ["cause"]),
     (r"\bhow old\b", ["number"]),
     (r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|percent|amount|proportion)\b", ["number"]),
     (r"\bwhen\b|\bwhat (?:year|date|day|month|century|decade|time)\b|\bwhich (?:year|date|day|month|century)\b|\bin what year\b", ["date"]),
@@ -389,47 +385,10 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
         f[f"want={q.types[0]}|type_match"] = f["type_match"]
     # "X was not reported to..." matches "Who reported X?" word for word and answers nothing.
     f["negation_mismatch"] = float(bool(_NEGATION.search(c.text)) and not _NEGATION.search(q.text))
-    f.update(reading_features(q, c))
     f[f"wh={q.wh}"] = 1.0
     f[f"wh={q.wh}|lex"] = f["lex"]
     f[f"wh={q.wh}|dense"] = dense
     return f
-
-
-_SAY_BY = re.compile(r"\b(?:according to|(?:reported|said|claimed|announced|stated|confirmed) by)\s+"
-                     r"(?:the\s+)?(?:[\w-]+\s+){0,3}?[A-Z]")
-_AGENT_SAYS = re.compile(r"(?:\b[A-Z][\w.-]*|\b(?:agency|ministry|military|officials?|spokesman|"
-                         r"spokeswoman|newspaper|police|government|expert|observers))\s+(?:also\s+|has\s+|had\s+)?"
-                         r"(?:said|says|reported|reports|claimed|claims|announced|stated|told|confirmed)\b")
-
-
-def reading_features(q: QuestionInfo, c: Candidate) -> dict[str, float]:
-    """What the sentence says about the question's words, beyond sharing them: is a matched
-    word negated ("was not reported to have..."), does someone say/report it (for "who
-    reported?" the answer is the speaker), and does the sentence talk about the question's
-    own names and dates or about others (Thursday's missiles are not Tuesday's). Learned
-    weights decide what these are worth; each is also crossed with the question word."""
-    low = [t.lower() for _, _, t in tokens(c.text)]
-    stems = [_term_list(t) for t in low]
-    matched = [i for i, st in enumerate(stems) if any(x in q.terms for x in st)]
-    negated = [i for i in matched if any(w in {"not", "never", "n't", "no"} or w.endswith("n't")
-                                         for w in low[max(0, i - 3):i])]
-    q_neg = bool(_NEGATION.search(q.text))
-    asks_say = "<say>" in q.terms
-    agent = bool(_SAY_BY.search(c.text) or _AGENT_SAYS.search(c.text))
-    qcaps = {w.lower() for w in re.findall(r"\b[A-Z][\w-]*|\b\d[\d,.]*\b", q.text[1:])} - _FUNCTION
-    ctx = {w.lower() for w in re.findall(r"[\w-]+", c.context)}
-    missing_caps = len(qcaps - ctx) / len(qcaps) if qcaps else 0.0
-    f = {
-        "neg_on_match": float(bool(negated) and not q_neg),
-        "say_agent": float(agent),
-        "qsay|say_agent": float(agent and asks_say),
-        "qsay|no_agent": float(asks_say and not agent),
-        "qcaps_missing": missing_caps,
-    }
-    for k in ("neg_on_match", "qsay|say_agent", "qcaps_missing"):
-        f[f"wh={q.wh}|{k}"] = f[k]
-    return {k: v for k, v in f.items() if v}
 
 
 def _kinds(text: str, q: QuestionInfo) -> dict[str, float]:
@@ -499,7 +458,6 @@ def span_candidates(q: QuestionInfo, sentence: str,
     anchors = [i for i, s in enumerate(stems) if any(("<say>" if x in _SAY else x) in q.terms
                                                        for x in s)]
     head_pos = [i for i, s in enumerate(stems) if q.head and q.head in s]
-    says = [any(x in _SAY for x in s) for s in stems]
     out: list[Span] = []
     n = len(toks)
     for i in range(n):
@@ -516,36 +474,12 @@ def span_candidates(q: QuestionInfo, sentence: str,
             if text.count("(") != text.count(")") or text.count('"') % 2:
                 continue
             f = _span_features(q, toks, low, is_q, anchors, head_pos, i, j, content, text)
-            f.update(_role_features(q, low, says, anchors, i, j))
             if logits is not None:
                 f["rd_start"] = float(logits[0][i])
                 f["rd_end"] = float(logits[1][j - 1])
                 f[f"wh={q.wh}|rd"] = f["rd_start"] + f["rd_end"]
             out.append(Span(toks[i][0], toks[j - 1][1], text, f))
     return out
-
-
-_NEG_WORDS = {"not", "never", "no", "n't", "neither", "nor", "without"}
-
-
-def _role_features(q: QuestionInfo, low: list[str], says: list[bool], anchors: list[int],
-                   i: int, j: int) -> dict[str, float]:
-    """The phrase's role around the question's words: a question word near it is negated
-    ("Kim ... was not reported to"), and whether it is the one who says or reports ("X
-    reported", "X also said", "according to X", "reported by X")."""
-    near = [a for a in anchors if (a >= j and a - j < 16) or (a < i and i - a < 16)]
-    neg = any(w in _NEG_WORDS or w.endswith("n't") for a in near for w in low[max(0, a - 3):a])
-    n = len(low)
-    speaker = (j < n and says[j]) or (j + 1 < n and low[j] in {"also", "has", "had", "have"}
-                                       and says[j + 1]) \
-        or (i >= 2 and low[i - 2:i] == ["according", "to"]) \
-        or (i >= 2 and low[i - 1] == "by" and says[i - 2])
-    asks_say = "<say>" in q.terms
-    f = {"neg_between": float(neg and not _NEGATION.search(q.text)), "speaker": float(speaker),
-         "qsay|speaker": float(speaker and asks_say)}
-    for k in list(f):
-        f[f"wh={q.wh}|{k}"] = f[k]
-    return {k: v for k, v in f.items() if v}
 
 
 def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool],
@@ -675,7 +609,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
-_READING = {"neg_on_match", "say_agent", "no_agent", "qcaps_missing"}
 STRICT_TYPES = ("distance", "duration")  # a question that names these wants that shape
 
 
@@ -713,7 +646,6 @@ def rerank_features(q: QuestionInfo, c: Candidate, rank: int, prob: float,
     look like the answer, and does every question word find its counterpart here?"""
     f = {"s1": c.score, "s1_prob": prob, f"s1_rank={rank}": 1.0, f"wh={q.wh}": 1.0,
          "negation_mismatch": c.features.get("negation_mismatch", 0.0)}
-    f.update({k: v for k, v in c.features.items() if k.split("|")[-1] in _READING})
     if q.types:
         f[f"want={q.types[0]}|type_match"] = c.features.get("type_match", 0.0)
     if logits is not None and len(logits[0]):
@@ -847,11 +779,8 @@ class ExtractiveAnswerer:
         # Only plain numbers: crossed indicator features (question word, wanted type) let the
         # refusal model memorise which kinds of question its few training articles left
         # unanswered.
-        # Nor the reading features: how often sources attribute ("X said") is a matter of
-        # style (news vs encyclopaedia), not of whether they answer.
         feats.update({f"r_{k}": v for k, v in rerank[0].items()
-                      if not k.startswith(("wh=", "want=", "s1_rank=", "qsay|"))
-                      and k not in _READING})
+                      if not k.startswith(("wh=", "want=", "s1_rank="))})
         return Analysis(ranked, probs, rerank, spans, span_probs, feats,
                         _sigmoid(m.refusal.score(feats)))
 
@@ -862,9 +791,9 @@ class ExtractiveAnswerer:
     def draft(self, question: str, a: Analysis | None) -> Draft:
         """The answer the analysis supports: the best sentence(s), and the short answer when
         the calibrated confidence says it is likely right."""
-        if a is None or a.refuse_prob > self.model.refuse_above:
+        if a is None:
             return Draft(statements=[], refused=True, mode="extractive")
-        d = decide(analyse(question), a, self.model.confidence)
+        d = decide(analyse(question), a, self.model.confidence, self.model.refuse_above)
         if d.refused:
             return Draft(statements=[], refused=True, mode="extractive",
                          confidence=d.confidence)
@@ -878,8 +807,7 @@ class ExtractiveAnswerer:
 
 # What a question asks for, as said to the reader when the sources hold nothing of that kind.
 KIND_WORDS = {"distance": "a distance", "duration": "how long", "date": "a date or time",
-              "number": "a number or amount", "name": "a name", "speed": "a speed",
-              "cause": "a cause"}
+              "number": "a number or amount", "name": "a name", "speed": "a speed"}
 
 
 @dataclass
@@ -921,19 +849,31 @@ def confidence_features(q: QuestionInfo, a: Analysis, span: Span | None,
             "span_shaped": float(bool(q.types) and bool(PATTERNS[q.types[0]].fullmatch(span.text))),
             "span_fragment": max(span.features.get(k, 0.0) for k in
                                  ("cuts_cap_left", "cuts_cap_right", "before_possessive")),
+            "span_count": math.log(len(sp)),
         })
+        # How far a phrase of the wanted shape can be trusted depends on the kind wanted: a
+        # distance in a sentence about the question is rarely the wrong one, a name often is.
+        want = q.types[0] if q.types else "none"
+        for k in ("span_shaped", "span_prob", "span_margin", "span_count"):
+            f[f"want={want}|{k}"] = f[k]
         f.update({f"sp_{k}": v for k, v in span.features.items()
                   if k in ("rd_start", "rd_end", "qfrac", "near_left", "near_right", "segment")})
     return f
 
 
-def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None) -> Decision:
+def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None, refuse_above: float) -> Decision:
+    """What to show. In order: a short answer confident enough is shown (the calibration
+    reads the refusal model's score too, so a sure, well-shaped phrase is not refused); the
+    refusal model refuses; an answer whose sentences lack the kind asked for says so; a
+    sentence the calibration doubts is refused; else the best sentence(s) lead."""
     best = [a.ranked[0]]
     if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
         best.append(a.ranked[1])
     span, sentence = a.spans[0] if a.spans else (None, None)
     candidate = with_qualifier(sentence.text, span).text if span and sentence else None
     if conf is None:  # an uncalibrated model: the short answer is always shown (as before)
+        if a.refuse_prob > refuse_above:
+            return Decision([], candidate, None, None, None, refused=True)
         if sentence is not None and sentence not in best:
             best.append(sentence)
         return Decision(best, candidate, candidate, None, None)
@@ -947,6 +887,8 @@ def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None) -> Decision:
         if sentence not in best:
             best.append(sentence)
         return Decision(best, candidate, candidate, p_short, p_short, features=f)
+    if a.refuse_prob > refuse_above:
+        return Decision([], candidate, None, p_sent, p_short, refused=True, features=f)
     if missing:
         return Decision(best, candidate, None, p_sent, p_short,
                         not_stated=KIND_WORDS[q.types[0]], features=f)

@@ -131,7 +131,7 @@ def test_piped_questions_print_plain_text_and_exit_at_end_of_input(work):
              env={"NO_COLOR": "", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout
-    assert "> What range was claimed?\n1,800 kilometers\n" in r.stdout
+    assert "> What range was claimed?\nNorth Korea test-fired two cruise missiles that hit a target 1,800 kilometers" in r.stdout
     assert "(searched: How long did they fly? — " in r.stdout
     assert "> How long did they fly?\n" in r.stdout and "more than two and a half hours" in r.stdout
     assert r.stdout.count("Sources\n[1] ") == 3

@@ -76,5 +76,5 @@ def test_a_quantity_keeps_its_qualifier():
 def test_the_short_answer_sits_in_a_cited_sentence(seeded):
     for question in ("What range was claimed?", "How long did the cruise missiles fly?"):
         answer = seeded.ask(question)
-        assert not answer.refused and answer.short_answer
-        assert any(answer.short_answer in c.quote for c in answer.citations)
+        assert not answer.refused and answer.short_answer_candidate
+        assert any(answer.short_answer_candidate in c.quote for c in answer.citations)
