@@ -14,6 +14,10 @@ figures in BENCHMARKS.md are measured on articles the models never saw) do the j
             to the question's words, each crossed with the question word (who/when/how many..)
   refusal   says the sources do not answer: how well the best sentence covers the question,
             question terms found nowhere in the passages, both models' confidence
+  confidence  two logistic calibrations of those scores (`decide`): P(the first cited sentence
+            holds the answer) and P(the short phrase is right); the phrase is shown only above
+            a threshold chosen for precision, and a question asking for a kind of thing the
+            cited sentences do not hold is answered "the sources do not give ..."
 
 Every feature is a named number, so a model is a JSON dict of weights; unknown names weigh 0.
 """
