@@ -882,14 +882,17 @@ def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None, refuse_above: 
             best.append(sentence)
         return Decision(best, candidate, candidate, None, None)
     missing = kind_missing(q, best)
+    if missing and sentence is not None and not kind_missing(q, [sentence]):
+        # The best sentences lack the kind asked for and the short answer's sentence holds
+        # it: that sentence leads. (Citing it first in general lost evidence@1 on held-out
+        # articles; here the alternative is saying the sources do not give it.)
+        best, missing = [sentence] + [c for c in best if c is not sentence], False
+    elif sentence is not None and sentence not in best:
+        best.append(sentence)  # cited as support even when its phrase is not shown
     f = confidence_features(q, a, span, sentence, missing)
     p_sent = _sigmoid(conf.headline.score(f))
     p_short = _sigmoid(conf.short.score(f)) if candidate else None
     if p_short is not None and p_short >= conf.show_short_above and not missing:
-        # The short answer must sit in a shown sentence. (Citing its sentence first instead
-        # of the ranker's best lost evidence@1 on held-out articles: not done.)
-        if sentence not in best:
-            best.append(sentence)
         return Decision(best, candidate, candidate, p_short, p_short, features=f)
     if a.refuse_prob > refuse_above:
         return Decision([], candidate, None, p_sent, p_short, refused=True, features=f)
