@@ -180,7 +180,7 @@ def test_statements_without_citations_fall_back_to_the_extractive_answer(llm_bot
     answer = llm_bot.ask(QUESTION)
     assert answer.mode == "extractive" and not answer.refused
     assert "could be verified" in answer.notice
-    assert answer.short_answer == "1,800 kilometers"
+    assert answer.short_answer_candidate == "1,800 kilometers"
     assert all(check(c, llm_bot.article(c.article_id)) for c in answer.citations)
 
 
