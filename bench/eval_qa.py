@@ -14,7 +14,14 @@ Metrics (SQuAD normalisation, bench/qa_metrics.py):
   EM / F1      of the short answer, best over the gold answers; no short answer scores 0
   valid        every citation satisfies article.text[start:end] == quote (must be 1.0)
   recall@k     a retrieved chunk of the gold article covers a gold answer's offsets
-  refusal      share of unanswerable questions refused (squad20), and false refusals
+  refusal      share of unanswerable questions refused (squad20), and false refusals; an
+               answer saying the sources do not give the kind asked for counts as a refusal
+  headline     what a reader sees first is right: the short answer when one is shown (it
+               holds a gold answer, F1 >= 0.5), else the first cited sentence holds one; a
+               refusal is wrong (answerable questions)
+  short shown / short right / wrong short   share of answerable questions with a short answer
+               shown, share of shown ones right, share of ALL questions with a wrong one shown
+  Brier        of `confidence` against the headline being right, answered questions
 A citation counts as evidence only if it lies inside one sentence of its article: a quote of a
 whole chunk is not an answer.
 """
@@ -38,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from qa_metrics import contains_answer, exact_match, f1_score  # noqa: E402
+from qa_metrics import (brier, contains_answer, exact_match, f1_score, reliability,  # noqa: E402
+                        short_answer_right)
 
 import os  # noqa: E402
 
@@ -202,6 +210,10 @@ class Result:
     f1: float = 0.0
     ev1: bool = False
     evk: bool = False
+    headline: bool = False  # what is shown first is right (a refusal is right only if impossible)
+    short_right: bool = False
+    confidence: float | None = None
+    short_confidence: float | None = None
     ms: float = 0.0
     extra: dict = field(default_factory=dict)
 
@@ -229,14 +241,20 @@ def ask_one(bench: Bench, answerer: Any, q: dict, k: int) -> Result:
         single &= bool(a) and _in_one_sentence(a, c.start, c.end, sentences)
         quotes.append(c.quote)
     golds = q["answers"]
-    r = Result(q["id"], q["set"], q["fold"], q["is_impossible"], answer.refused, answer.short_answer,
-               quotes, valid, single, recall, ms=ms)
+    refused = answer.refused or bool(getattr(answer, "not_stated", None))
+    r = Result(q["id"], q["set"], q["fold"], q["is_impossible"], refused, answer.short_answer,
+               quotes, valid, single, recall, ms=ms,
+               confidence=getattr(answer, "confidence", None),
+               short_confidence=getattr(answer, "short_answer_confidence", None))
+    r.headline = refused and q["is_impossible"]
     if golds and not answer.refused:
         counted = quotes if single else []
         r.em = exact_match(answer.short_answer, golds)
         r.f1 = f1_score(answer.short_answer, golds)
         r.ev1 = bool(counted) and contains_answer(counted[0], golds)
         r.evk = any(contains_answer(x, golds) for x in counted)
+        r.short_right = short_answer_right(answer.short_answer, golds)
+        r.headline = not refused and (r.short_right if answer.short_answer else r.ev1)
     return r
 
 
@@ -265,22 +283,48 @@ def summarise(results: list[Result]) -> dict[str, float]:
         "single_sentence": mean([r.single_sentence for r in results]),
         "false_refusal": mean([r.refused for r in ans]),
         "short_given": mean([r.short is not None for r in ans]),
+        "headline": mean([r.headline for r in ans]),
+        "short_right": mean([r.short_right for r in ans if r.short]),
+        "wrong_short": mean([bool(r.short) and not r.short_right for r in results]),
         "ms_per_q": mean([r.ms for r in results]),
     }
     if imp:
         out["unanswerable"] = len(imp)
         out["refusal"] = mean([r.refused for r in imp])
+    conf = [(r.confidence, r.headline) for r in results if r.confidence is not None and not r.refused]
+    if conf:
+        out["brier"] = brier([c for c, _ in conf], [h for _, h in conf])
     return out
 
 
-def make_answerer(bench: Bench, kind: str) -> Any:
+def reliability_table(results: list[Result]) -> str:
+    """Confidence against how often the headline was right, answered questions only."""
+    conf = [(r.confidence, r.headline) for r in results if r.confidence is not None and not r.refused]
+    rows = reliability([c for c, _ in conf], [h for _, h in conf])
+    lines = ["| confidence | answers | mean confidence | headline right |", "|---|---|---|---|"]
+    lines += [f"| {b} | {n} | {mc:.3f} | {acc:.3f} |" for b, n, mc, acc in rows]
+    return "\n".join(lines)
+
+
+def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
+                  code_path: Path | None = None) -> Any:
+    """`code_path`: another version of bot/extractive.py (e.g. from `git show`) to compare
+    with, run with the model file `model_path`."""
     if kind == "baseline":
         from baseline_extractive import ExtractiveAnswerer as Baseline
 
         return Baseline(bench.embedder, bench.bot.retriever().idf)
-    from bot.extractive import ExtractiveAnswerer
+    if code_path:
+        import importlib.util
 
-    return ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf)
+        spec = importlib.util.spec_from_file_location("compared_extractive", code_path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look themselves up there
+        spec.loader.exec_module(module)
+    else:
+        from bot import extractive as module
+    model = module.load_model(str(model_path)) if model_path else None
+    return module.ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
 
 
 def select(questions: list[dict], fold: str, limit: int | None, seed: int) -> list[dict]:
@@ -304,8 +348,9 @@ def run_set(bench: Bench, answerers: dict[str, Any], qs: list[dict], k: int,
     return out
 
 
-COLUMNS = ["questions", "evidence@1", "evidence@k", "EM", "F1", "recall@k", "valid",
-           "single_sentence", "refusal", "false_refusal", "ms_per_q"]
+COLUMNS = ["questions", "headline", "short_given", "short_right", "wrong_short", "evidence@1",
+           "evidence@k", "EM", "F1", "recall@k", "valid", "refusal", "false_refusal", "brier",
+           "ms_per_q"]
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
@@ -332,6 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", action="store_true",
                     help="also run the spine's original answerer (bench/baseline_extractive.py)")
     ap.add_argument("--baseline-only", action="store_true", help="run only that baseline")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="the method's model file (default: bot/data/qa_model.json)")
+    ap.add_argument("--compare-model", type=Path, default=None,
+                    help="also run an answerer with this model file (e.g. an earlier commit's "
+                         "bot/data/qa_model.json, from git show), as 'previous'")
+    ap.add_argument("--compare-code", type=Path, default=None,
+                    help="the bot/extractive.py that 'previous' runs (default: this checkout's)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep stores and an embedding cache here between runs (e.g. bench/out/cache)")
     ap.add_argument("--json", type=Path, default=None, help="write summaries and per-question results")
@@ -345,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     for set_name in args.sets.split(","):
         bench = open_bench(set_name, args.cache)
         k = args.k or bench.bot.settings.top_k
-        answerers = {"method": make_answerer(bench, "method")}
+        answerers = {"method": make_answerer(bench, "method", args.model)}
+        if args.compare_model:
+            answerers = {"previous": make_answerer(bench, "method", args.compare_model,
+                                                   args.compare_code), **answerers}
         if args.baseline or args.baseline_only:
             answerers = {"baseline": make_answerer(bench, "baseline"),
                          **({} if args.baseline_only else answerers)}
@@ -363,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
                 dump["summary"][label] = s
             dump["results"][f"{set_name} {name}"] = [r.__dict__ for r in rs]
     print(table(rows))
+    for key, rs in dump["results"].items():
+        if any(r["confidence"] is not None for r in rs):
+            held = [Result(**r) for r in rs if r["fold"] == "B" or args.fold != "all"]
+            print(f"\nreliability, {key} (fold {'B' if args.fold == 'all' else args.fold}):")
+            print(reliability_table(held))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(dump, indent=1, default=str))

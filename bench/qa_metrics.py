@@ -48,3 +48,26 @@ def contains_answer(text: str, golds: list[str]) -> bool:
     """Whether `text` holds one of the gold answers as a whole-token run, after normalising."""
     hay = f" {normalize_answer(text)} "
     return any(n and f" {n} " in hay for n in (normalize_answer(g) for g in golds))
+
+
+def short_answer_right(short: str | None, golds: list[str]) -> bool:
+    """A shown short answer is right when it holds a gold answer and is mostly that answer
+    (F1 >= 0.5): a whole sentence would hold the answer too, and is not a short answer."""
+    return bool(short) and contains_answer(short, golds) and f1_score(short, golds) >= 0.5
+
+
+def reliability(probs: list[float], right: list[bool], edges: tuple[float, ...] = (
+        0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)) -> list[tuple[str, int, float, float]]:
+    """(bin, count, mean confidence, share right) per confidence bin: a calibrated model's
+    two last columns agree."""
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        idx = [i for i, p in enumerate(probs) if lo <= p < hi or (hi == 1.0 and p == 1.0)]
+        if idx:
+            out.append((f"{lo:.1f}-{hi:.1f}", len(idx), sum(probs[i] for i in idx) / len(idx),
+                        sum(right[i] for i in idx) / len(idx)))
+    return out
+
+
+def brier(probs: list[float], right: list[bool]) -> float:
+    return sum((p - float(r)) ** 2 for p, r in zip(probs, right)) / max(len(probs), 1)

@@ -14,15 +14,25 @@ Deterministic: full-batch training from zero weights, no sampling.
             with the best SQuAD F1 against the gold answers
   refusal   logistic regression, label = unanswerable; the threshold is the lowest probability
             that keeps false refusals on the training questions at or under --max-false-refusal
+  confidence  two logistic calibrations over the models' scores (ex.confidence_features), on
+            the same fold-A questions (squad11 + squad20 + off-topic): P(the first cited
+            sentence holds an answer) and P(the short answer is right); the short answer is
+            shown above the lowest threshold whose shown answers are right >= --short-precision
+            of the time on the training questions, and an answer whose sentence confidence is
+            under the threshold is refused; with the answers that say the kind asked for is not
+            stated, it may add --max-added-refusal false refusals on the training questions.
+    python bench/train_ranker.py --confidence-only  # refit only the calibration (fast)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import eval_qa  # noqa: E402
-from qa_metrics import contains_answer, f1_score  # noqa: E402
+from qa_metrics import brier, contains_answer, f1_score, reliability, short_answer_right  # noqa: E402
 
 from bot import extractive as ex  # noqa: E402
 
@@ -277,11 +287,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refusal-only", action="store_true",
                     help="refit only the refusal model of --out (after a change to its features)")
     ap.add_argument("--limit", type=int, default=None, help="train on a subset (development)")
+    ap.add_argument("--confidence-only", action="store_true",
+                    help="refit only the calibration of --out (keeps every other model)")
+    ap.add_argument("--short-precision", type=float, default=0.86,
+                    help="shown short answers must be right this often on the training questions")
+    ap.add_argument("--max-added-refusal", type=float, default=0.03,
+                    help="false refusals that answers saying 'not stated' and the confidence "
+                         "threshold may add to the refusal model's, on the training questions")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     empty = lambda: ex.LinearModel({})  # noqa: E731
 
+    if args.confidence_only:
+        return fit_confidence(args, ex.load_model(str(args.out)))
     if args.refusal_only:  # keep the rankers of --out, refit the refusal model only
         model = ex.load_model(str(args.out))
         b11 = eval_qa.open_bench("squad11", args.cache)
@@ -354,10 +373,133 @@ def fit_refusal(args: argparse.Namespace, b11: eval_qa.Bench, model: ex.QAModel,
                   "script": "bench/train_ranker.py", "questions": {"squad11": len(qs11), "squad20": len(qs20),
                                                                    "off_topic": len(off)},
                   "max_false_refusal": args.max_false_refusal}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
-    log(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
+    write_model(args.out, model)  # the rankers are kept even if calibration fails
+    return fit_confidence(args, model)
+
+
+def write_model(path: Path, model: ex.QAModel) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
+
+
+def training_questions(args: argparse.Namespace) -> list[tuple[eval_qa.Bench, list[dict]]]:
+    """Fold-A questions of both sets, and off-topic ones (squad11 questions asked of the
+    squad20 store, whose articles are others), as the refusal model's training sees them."""
+    b11 = eval_qa.open_bench("squad11", args.cache)
+    b20 = eval_qa.open_bench("squad20", args.cache)
+    titles20 = {q["article"].split("_", 1)[1] for q in b20.questions}
+    off = [dict(q, is_impossible=True, answers=[], id="off-" + q["id"]) for q in
+           eval_qa.select(b11.questions, args.fold, None, 0)
+           if q["article"].split("_", 1)[1] not in titles20]
+    off = random.Random(0).sample(off, min(len(off), args.off_topic))
+    return [(b11, eval_qa.select(b11.questions, args.fold, args.limit, 0)),
+            (b20, eval_qa.select(b20.questions, args.fold, args.limit, 0) + off)]
+
+
+def _half(q: dict) -> int:
+    """Fold A's articles in two halves, by title (a squad20 article goes with its namesake)."""
+    return zlib.crc32(q["article"].split("_", 1)[1].encode()) % 2
+
+
+def out_of_fold_spans(answerer, data: list[Item], model: ex.QAModel) -> dict[int, ex.LinearModel]:
+    """Span models trained each on one half of the fold-A articles, with the shipped model's
+    features only: scored on the other half, they stand in for the shipped span model on
+    articles it never saw. (Calibrated on its own training questions, the span model is sure
+    of itself in a way that does not carry over: shown short answers right 0.88 of the time
+    there, 0.68 on held-out articles.)"""
+    keep = set(model.span.weights)
+    out = {}
+    for h in (0, 1):
+        groups, targets = span_groups(answerer, [d for d in data if _half(d[0]) == h], lambda q: model)
+        groups = [[{k: v for k, v in r.items() if k in keep} for r in g] for g in groups]
+        out[h] = ex.LinearModel(train_softmax(groups, targets, min_count=5))
+    return out
+
+
+def confidence_rows(args: argparse.Namespace, model: ex.QAModel) -> list[tuple]:
+    """(features, sentence right, short candidate right or None, kind missing, answerable,
+    refused by the refusal model) for every fold-A question, its short answers picked by the
+    span model of the other half of the articles."""
+    rows = []
+    halves = None
+    for bench, qs in training_questions(args):
+        answerer = ex.ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
+        data = collect(bench, answerer, qs, bench.bot.settings.top_k, bench.set_name)
+        if halves is None:  # squad11 comes first
+            halves = out_of_fold_spans(answerer, data, model)
+            other = {h: dataclasses.replace(model, span=halves[1 - h]) for h in (0, 1)}
+        for q, a in analyses(answerer, data, lambda q: other[_half(q)]):
+            d = ex.decide(ex.analyse(q["question"]), a, _UNGATED, 2.0)
+            golds = q["answers"]
+            sent_ok = bool(golds) and contains_answer(d.cited[0].text, golds)
+            short_ok = bool(golds) and short_answer_right(d.candidate, golds) if d.candidate else None
+            rows.append((d.features, sent_ok, short_ok, d.not_stated is not None, bool(golds),
+                         a.refuse_prob > model.refuse_above))
+        bench.embedder.save()
+    return rows
+
+
+# Thresholds that never bite, to read every question's features and probabilities.
+_UNGATED = ex.Confidence(ex.LinearModel({}), ex.LinearModel({}), 2.0, -1.0)
+
+
+def fit_confidence(args: argparse.Namespace, model: ex.QAModel) -> int:
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    rows = confidence_rows(args, model)
+    feats = [r[0] for r in rows]
+    sent_y = [int(r[1]) for r in rows]
+    w, b = train_logistic(feats, sent_y)
+    headline = ex.LinearModel(w, b)
+    with_short = [r for r in rows if r[2] is not None]
+    w, b = train_logistic([r[0] for r in with_short], [int(r[2]) for r in with_short])
+    short = ex.LinearModel(w, b)
+    p_sent = np.array([ex._sigmoid(headline.score(f)) for f in feats])
+    p_short = np.array([ex._sigmoid(short.score(r[0])) if r[2] is not None else 0.0 for r in rows])
+    short_ok = np.array([bool(r[2]) for r in rows])
+    missing = np.array([r[3] for r in rows])
+    show_above = pick_show_threshold(p_short, short_ok, ~missing, args.short_precision)
+    shown = (p_short >= show_above) & ~missing
+    answerable = np.array([r[4] for r in rows])
+    model_refused = np.array([r[5] for r in rows]) & ~shown
+    refuse_below = pick_refuse_threshold(p_sent, shown, missing | model_refused, answerable,
+                                         args.max_false_refusal + args.max_added_refusal)
+    withheld = model_refused | (missing & ~shown) | (~shown & (p_sent < refuse_below))
+    log(f"withheld on training questions: {withheld[answerable].mean():.3f} of answerable, "
+        f"{withheld[~answerable].mean():.3f} of unanswerable")
+    log(f"confidence on {len(rows)} training questions: short shown {shown.mean():.3f}, right "
+        f"{short_ok[shown].mean() if shown.any() else float('nan'):.3f} (threshold {show_above:.3f}); "
+        f"sentence refuse below {refuse_below:.3f}; Brier headline {brier(list(p_sent), sent_y):.3f}")
+    for bin_, n, mc, acc in reliability(list(p_sent), [bool(y) for y in sent_y]):
+        log(f"  sentence {bin_}: {n} answers, confidence {mc:.3f}, right {acc:.3f}")
+    model.confidence = ex.Confidence(headline, short, show_above, refuse_below, meta={
+        "trained_on": f"../shared/eval fold {args.fold}, {len(rows)} questions",
+        "short_precision": args.short_precision,
+        "max_added_refusal": args.max_added_refusal})
+    write_model(args.out, model)
     return 0
+
+
+def pick_show_threshold(p: np.ndarray, ok: np.ndarray, allowed: np.ndarray, precision: float) -> float:
+    """The lowest threshold at which the shown short answers (p >= threshold) are right at
+    least `precision` of the time; 1.0 (never shown) when none is."""
+    order = np.argsort(-p[allowed])
+    ps, oks = p[allowed][order], ok[allowed][order]
+    running = np.cumsum(oks) / np.arange(1, len(oks) + 1)
+    good = np.nonzero(running >= precision)[0]
+    good = good[good >= 20]  # not on the strength of a handful
+    return float(ps[good[-1]]) if len(good) else 1.0
+
+
+def pick_refuse_threshold(p: np.ndarray, shown: np.ndarray, withheld: np.ndarray,
+                          answerable: np.ndarray, max_total: float) -> float:
+    """Refuse answers (no short answer shown) whose sentence confidence is under the
+    threshold. Answers already withheld (the refusal model's, and those saying the sources
+    lack the kind asked for) count too: together they may withhold at most `max_total` of
+    the answerable training questions."""
+    budget = int(np.floor(max_total * answerable.sum())) - int((withheld & answerable).sum())
+    cand = np.sort(p[~shown & ~withheld & answerable])
+    return float(cand[budget]) if 0 <= budget < len(cand) else 0.0
 
 
 if __name__ == "__main__":

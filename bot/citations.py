@@ -12,7 +12,7 @@ import re
 from typing import Callable
 
 from bot.pdf import page_of
-from bot.schema import Answer, Article, Citation, Draft, Quote, Statement
+from bot.schema import Answer, Article, Citation, Draft, Quote, Statement, not_stated_line
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "`": "'",
                          "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
@@ -130,13 +130,20 @@ def verify(question: str, draft: Draft, lookup: Callable[[str], Article | None])
         if not draft.refused and draft.statements:
             notice = _join(notice, "No statement could be verified against the sources.")
         return Answer(question=question, answer=REFUSAL, short_answer=None, refused=True,
-                      mode=draft.mode, citations=[], statements=[], notice=notice)
-    short = draft.short_answer
+                      mode=draft.mode, citations=[], statements=[], notice=notice,
+                      confidence=draft.confidence)
+    short, candidate = draft.short_answer, draft.short_answer_candidate
     if short and not any(short in c.quote for c in citations):
         short = None  # a short answer must itself be inside a verified quote
+    if candidate and not any(candidate in c.quote for c in citations):
+        candidate = None
     answer = " ".join(s.text for s in statements)
+    if draft.not_stated:
+        answer = f"{not_stated_line(draft.not_stated)} {answer}"
     return Answer(question=question, answer=answer, short_answer=short, refused=False,
-                  mode=draft.mode, citations=citations, statements=statements, notice=notice)
+                  mode=draft.mode, citations=citations, statements=statements, notice=notice,
+                  confidence=draft.confidence, short_answer_confidence=draft.short_answer_confidence,
+                  short_answer_candidate=candidate, not_stated=draft.not_stated)
 
 
 def _join(a: str | None, b: str) -> str:

@@ -14,6 +14,10 @@ figures in BENCHMARKS.md are measured on articles the models never saw) do the j
             to the question's words, each crossed with the question word (who/when/how many..)
   refusal   says the sources do not answer: how well the best sentence covers the question,
             question terms found nowhere in the passages, both models' confidence
+  confidence  two logistic calibrations of those scores (`decide`): P(the first cited sentence
+            holds the answer) and P(the short phrase is right); the phrase is shown only above
+            a threshold chosen for precision, and a question asking for a kind of thing the
+            cited sentences do not hold is answered "the sources do not give ..."
 
 Every feature is a named number, so a model is a JSON dict of weights; unknown names weigh 0.
 """
@@ -60,6 +64,9 @@ PATTERNS = {
                        rf"{_MONTH}\s+\d{{4}}|(?:early|mid|late)[- ]\d{{4}}s?|\d{{4}}s?|"
                        rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|"
                        rf"\d{{1,2}}(?:st|nd|rd|th) century)\b"),
+    "speed": re.compile(rf"\b{_QUALIFIER}(?:(?:{_NUMBER}){_SCALE}\s*(?:{_LEN_UNIT}|km)\s*(?:per|an|a|/)\s*"
+                        rf"(?:hour|h|second|s|minute)|(?:{_NUMBER})\s*(?:mph|km/h|kph|knots)|[Mm]ach\s*\d[\d.]*)\b",
+                        re.I),
     "number": re.compile(rf"(?<![\w-]){_QUALIFIER}(?:{_NUMBER}){_SCALE}(?:\s+[a-z]+)?\b", re.I),
     "name": re.compile(r"\b(?:[A-Z][\w'’.-]*|of|the|de|von|van|and)(?:\s+(?:[A-Z][\w'’.-]*|of|the|de|von|van|and))*"
                        r"(?<!\bof)(?<!\bthe)(?<!\band)\b"),
@@ -68,6 +75,7 @@ PATTERNS = {
 _QTYPES = [  # (question pattern, wanted answer types in order of preference)
     (r"\bhow (?:far|wide|deep|tall|high)\b|\b(?:range|distance)\b", ["distance", "number"]),
     (r"\bhow long\b|\bduration\b", ["duration", "distance", "number"]),
+    (r"\bhow (?:fast|quickly)\b|\bwhat (?:speed|velocity)\b|\bat what speed\b", ["speed"]),
     (r"\bhow old\b", ["number"]),
     (r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|percent|amount|proportion)\b", ["number"]),
     (r"\bwhen\b|\bwhat (?:year|date|day|month|century|decade|time)\b|\bwhich (?:year|date|day|month|century)\b|\bin what year\b", ["date"]),
@@ -78,7 +86,7 @@ _QTYPES = [  # (question pattern, wanted answer types in order of preference)
 # Words that say what KIND of answer is wanted, not what it is about ("what range": a distance).
 _TYPE_CUES = {"rang", "distanc", "far", "long", "mani", "much", "old", "year", "date", "day",
               "month", "centuri", "time", "number", "percentag", "amount", "citi", "countri",
-              "place", "person", "durat"}
+              "place", "person", "durat", "fast", "speed", "quick", "veloc"}
 # News attributes claims: a question's "claimed" is an article's "said" or "reported".
 _SAY = {"claim", "say", "said", "report", "announc", "state", "stat", "tell", "told", "assert",
         "accord", "declar", "insist", "confirm"}
@@ -224,6 +232,26 @@ def word_states(offsets: np.ndarray, states: np.ndarray,
 
 
 @dataclass
+class Confidence:
+    """Calibrated probabilities that what is shown is right (bench/train_ranker.py
+    --confidence-only fits them on fold A): `headline` for the first cited sentence holding the
+    answer, `short` for the short answer phrase. The short answer is shown only above
+    `show_short_above`; an answer whose sentence confidence is under `refuse_below` is refused."""
+
+    headline: LinearModel
+    short: LinearModel
+    show_short_above: float
+    refuse_below: float
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Confidence":
+        return cls(LinearModel(d["headline"]["weights"], d["headline"].get("bias", 0.0)),
+                   LinearModel(d["short"]["weights"], d["short"].get("bias", 0.0)),
+                   float(d["show_short_above"]), float(d["refuse_below"]), d.get("meta", {}))
+
+
+@dataclass
 class QAModel:
     sentence: LinearModel
     span: LinearModel
@@ -232,6 +260,7 @@ class QAModel:
     reader: Reader | None = None
     rerank: LinearModel = field(default_factory=lambda: LinearModel({}))
     meta: dict = field(default_factory=dict)
+    confidence: "Confidence | None" = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "QAModel":
@@ -243,7 +272,8 @@ class QAModel:
                    refusal=LinearModel(d["refusal"]["weights"], d["refusal"].get("bias", 0.0)),
                    refuse_above=float(d["refuse_above"]), reader=reader,
                    rerank=LinearModel(d["rerank"]["weights"], d["rerank"].get("bias", 0.0))
-                   if "rerank" in d else LinearModel({}), meta=d.get("meta", {}))
+                   if "rerank" in d else LinearModel({}), meta=d.get("meta", {}),
+                   confidence=Confidence.from_dict(d["confidence"]) if "confidence" in d else None)
 
     def to_dict(self) -> dict:
         def lin(m: LinearModel) -> dict:
@@ -252,6 +282,11 @@ class QAModel:
         out = {"meta": self.meta, "refuse_above": round(self.refuse_above, 6),
                "sentence": lin(self.sentence), "rerank": lin(self.rerank), "span": lin(self.span),
                "refusal": lin(self.refusal)}
+        if self.confidence is not None:
+            c = self.confidence
+            out["confidence"] = {"headline": lin(c.headline), "short": lin(c.short),
+                                 "show_short_above": round(c.show_short_above, 6),
+                                 "refuse_below": round(c.refuse_below, 6), "meta": c.meta}
         if self.reader is not None:
             out["reader"] = {"start_bias": round(self.reader.start_bias, 6),
                              "end_bias": round(self.reader.end_bias, 6),
@@ -464,6 +499,7 @@ def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool]
     left = [i - a for a in anchors if a < i]
     right = [a - (j - 1) for a in anchors if a >= j]
     inside = [a for a in anchors if i <= a < j]
+    last_cap = toks[j - 1][2][0].isupper()
     f: dict[str, float] = {
         f"len={_bucket(n_tok)}": 1.0,
         f"wh={wh}|len={_bucket(n_tok)}": 1.0,
@@ -496,6 +532,11 @@ def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool]
         f"wh={wh}|adj_right": float(bool(right) and min(right) == 1),
         "between": float(bool(left) and bool(right)),
         "no_anchor_near": float(not ((left and min(left) <= 4) or (right and min(right) <= 4))),
+        # A phrase that cuts a run of capitalised words ("Workers" of "Workers' Party") or
+        # stops before a possessive is a fragment, not a whole name.
+        "cuts_cap_left": float(i > 0 and toks[i - 1][2][0].isupper() and toks[i][2][0].isupper()),
+        "cuts_cap_right": float(j < len(toks) and toks[j][2][0].isupper() and last_cap),
+        "before_possessive": float(j < len(toks) and toks[j][2] in {"'", "’", "'s", "’s"}),
         "head_inside": float(any(i <= h < j for h in head_pos)),
         "head_before": float(any(0 < i - h <= 3 for h in head_pos)),
         "head_after": float(any(0 < h - (j - 1) <= 2 for h in head_pos)),
@@ -752,23 +793,115 @@ class ExtractiveAnswerer:
         return self.draft(question, self.analyse(question, passages, query_vector))
 
     def draft(self, question: str, a: Analysis | None) -> Draft:
-        """The answer the analysis supports: the best sentence(s) and the short answer."""
-        if a is None or a.refuse_prob > self.model.refuse_above:
+        """The answer the analysis supports: the best sentence(s), and the short answer when
+        the calibrated confidence says it is likely right."""
+        if a is None:
             return Draft(statements=[], refused=True, mode="extractive")
-        best = [a.ranked[0]]
-        if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
-            best.append(a.ranked[1])
-        short = None
-        if a.spans:
-            span, sentence = a.spans[0]
-            # The short answer must sit in a shown sentence. (Citing its sentence first
-            # instead of the ranker's best gained evidence@1 on fold A, where the span model
-            # was trained, and lost 0.017-0.019 on held-out fold B: not done.)
-            if sentence not in best:
-                best.append(sentence)
-            short = with_qualifier(sentence.text, span).text
-        statements = [DraftStatement(c.text, [Quote(c.article_id, c.text, c.start)]) for c in best]
-        return Draft(statements=statements, short_answer=short, mode="extractive")
+        d = decide(analyse(question), a, self.model.confidence, self.model.refuse_above)
+        if d.refused:
+            return Draft(statements=[], refused=True, mode="extractive",
+                         confidence=d.confidence)
+        statements = [DraftStatement(c.text, [Quote(c.article_id, c.text, c.start)]) for c in d.cited]
+        return Draft(statements=statements, short_answer=d.short, mode="extractive",
+                     confidence=d.confidence, short_answer_confidence=d.short_confidence,
+                     short_answer_candidate=d.candidate, not_stated=d.not_stated)
+
+
+# -- what to show, and how sure ---------------------------------------------------------------
+
+# What a question asks for, as said to the reader when the sources hold nothing of that kind.
+KIND_WORDS = {"distance": "a distance", "duration": "how long", "date": "a date or time",
+              "number": "a number or amount", "name": "a name", "speed": "a speed"}
+
+
+@dataclass
+class Decision:
+    cited: list[Candidate]  # the sentences shown, first is the headline when no short answer
+    candidate: str | None  # the best short answer phrase, shown or not
+    short: str | None  # the short answer shown (None when under the threshold)
+    confidence: float | None  # P(the headline shown first is right)
+    short_confidence: float | None  # P(the candidate short answer is right)
+    not_stated: str | None = None  # the kind asked for that the cited sentences do not hold
+    refused: bool = False
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def kind_missing(q: QuestionInfo, cited: list[Candidate]) -> bool:
+    """The question asks for a kind of thing (a distance, a date, a number...) and no cited
+    sentence holds one outside the question's own words."""
+    return bool(q.types) and not any(type_match(c.text, list(q.types), set(q.words)) for c in cited)
+
+
+def confidence_features(q: QuestionInfo, a: Analysis, span: Span | None,
+                        sentence: Candidate | None, missing: bool) -> dict[str, float]:
+    """Plain numbers the calibration reads: the models' own scores and margins, plus the few
+    things they do not see (is the wanted kind in the cited sentence, does the phrase have
+    the wanted shape)."""
+    p = a.probs
+    rp = min(max(a.refuse_prob, 1e-6), 1 - 1e-6)
+    f = {"refuse_logit": math.log(rp / (1 - rp)), "sent_prob": float(p[0]),
+         "sent_margin": float(p[0] - p[1]) if len(p) > 1 else 1.0,
+         "kind_missing": float(missing), "has_types": float(bool(q.types)), f"wh={q.wh}": 1.0}
+    f.update({f"r_{k}" if not k.startswith("r_") else k: v for k, v in a.refusal.items()})
+    if span is not None and a.span_probs is not None:
+        sp = a.span_probs
+        f.update({
+            "span_prob": float(sp[0]), f"wh={q.wh}|span_prob": float(sp[0]),
+            "span_margin": float(sp[0] - sp[1]) if len(sp) > 1 else 1.0,
+            "span_in_top": float(sentence is a.ranked[0]),
+            "span_tokens": float(len(tokens(span.text))),
+            "span_shaped": float(bool(q.types) and bool(PATTERNS[q.types[0]].fullmatch(span.text))),
+            "span_fragment": max(span.features.get(k, 0.0) for k in
+                                 ("cuts_cap_left", "cuts_cap_right", "before_possessive")),
+            "span_count": math.log(len(sp)),
+        })
+        # How far a phrase of the wanted shape can be trusted depends on the kind wanted: a
+        # distance in a sentence about the question is rarely the wrong one, a name often is.
+        want = q.types[0] if q.types else "none"
+        for k in ("span_shaped", "span_prob", "span_margin", "span_count"):
+            f[f"want={want}|{k}"] = f[k]
+        f.update({f"sp_{k}": v for k, v in span.features.items()
+                  if k in ("rd_start", "rd_end", "qfrac", "near_left", "near_right", "segment")})
+    return f
+
+
+def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None, refuse_above: float) -> Decision:
+    """What to show. In order: a short answer confident enough is shown (the calibration
+    reads the refusal model's score too, so a sure, well-shaped phrase is not refused); the
+    refusal model refuses; an answer whose sentences lack the kind asked for says so; a
+    sentence the calibration doubts is refused; else the best sentence(s) lead."""
+    best = [a.ranked[0]]
+    if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
+        best.append(a.ranked[1])
+    span, sentence = a.spans[0] if a.spans else (None, None)
+    candidate = with_qualifier(sentence.text, span).text if span and sentence else None
+    if conf is None:  # an uncalibrated model: the short answer is always shown (as before)
+        if a.refuse_prob > refuse_above:
+            return Decision([], candidate, None, None, None, refused=True)
+        if sentence is not None and sentence not in best:
+            best.append(sentence)
+        return Decision(best, candidate, candidate, None, None)
+    missing = kind_missing(q, best)
+    if missing and sentence is not None and not kind_missing(q, [sentence]):
+        # The best sentences lack the kind asked for and the short answer's sentence holds
+        # it: that sentence leads. (Citing it first in general lost evidence@1 on held-out
+        # articles; here the alternative is saying the sources do not give it.)
+        best, missing = [sentence] + [c for c in best if c is not sentence], False
+    elif sentence is not None and sentence not in best:
+        best.append(sentence)  # cited as support even when its phrase is not shown
+    f = confidence_features(q, a, span, sentence, missing)
+    p_sent = _sigmoid(conf.headline.score(f))
+    p_short = _sigmoid(conf.short.score(f)) if candidate else None
+    if p_short is not None and p_short >= conf.show_short_above and not missing:
+        return Decision(best, candidate, candidate, p_short, p_short, features=f)
+    if a.refuse_prob > refuse_above:
+        return Decision([], candidate, None, p_sent, p_short, refused=True, features=f)
+    if missing:
+        return Decision(best, candidate, None, p_sent, p_short,
+                        not_stated=KIND_WORDS[q.types[0]], features=f)
+    if p_sent < conf.refuse_below:
+        return Decision([], candidate, None, p_sent, p_short, refused=True, features=f)
+    return Decision(best, candidate, None, p_sent, p_short, features=f)
 
 
 def _all_in(phrase: str, words: set[str]) -> bool:

@@ -83,7 +83,9 @@ def answer_from_dict(d: dict) -> Answer:
         citations=[Citation(**c) for c in d.get("citations", [])],
         statements=[Statement(**s) for s in d.get("statements", [])],
         timings_ms=d.get("timings_ms", {}), notice=d.get("notice"),
-        standalone_question=d.get("standalone_question"))
+        standalone_question=d.get("standalone_question"), confidence=d.get("confidence"),
+        short_answer_confidence=d.get("short_answer_confidence"),
+        short_answer_candidate=d.get("short_answer_candidate"), not_stated=d.get("not_stated"))
 
 
 class History:

@@ -43,6 +43,8 @@ def answer(console: Console, ans: Answer, show_timings: bool = False,
         if ans.short_answer:
             console.print(Text(safe(ans.short_answer), style="bold green"))
             console.print()
+        elif ans.lead:  # the sources lack the kind of thing asked for: say so before the quote
+            console.print(Text(ans.lead, style="yellow"))
         if markdown and ans.mode != "extractive":
             from rich.markdown import Markdown
 

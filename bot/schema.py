@@ -77,6 +77,12 @@ class Draft:
     refused: bool = False
     mode: str = "extractive"
     notice: str | None = None
+    # Calibrated probabilities (offline answerer; None where no calibration applies): that the
+    # headline shown first is right, and that the candidate short answer is right.
+    confidence: float | None = None
+    short_answer_confidence: float | None = None
+    short_answer_candidate: str | None = None  # the best phrase, shown or not
+    not_stated: str | None = None  # the kind asked for that the cited sentences do not hold
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,16 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
     standalone_question: str | None = None  # the question as searched, when history changed it
+    # short_answer is what is shown: None when the candidate phrase is not confident enough.
+    confidence: float | None = None  # P(the headline shown first is right)
+    short_answer_confidence: float | None = None  # P(short_answer_candidate is right)
+    short_answer_candidate: str | None = None  # the best phrase found, shown or not
+    not_stated: str | None = None  # "a distance": the sources do not say; the nearest is cited
+
+    @property
+    def lead(self) -> str | None:
+        """A line shown before the statements: the sources do not give what was asked."""
+        return not_stated_line(self.not_stated) if self.not_stated else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,7 +144,20 @@ class Answer:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "notice": self.notice,
             "standalone_question": self.standalone_question,
+            "confidence": _round(self.confidence),
+            "short_answer_confidence": _round(self.short_answer_confidence),
+            "short_answer_candidate": self.short_answer_candidate,
+            "not_stated": self.not_stated,
         }
+
+
+def not_stated_line(kind: str) -> str:
+    """What a reader sees first when the cited sentences lack the kind of thing asked for."""
+    return f"The sources do not give {kind} for this; the nearest they come is:"
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 @dataclass

@@ -76,8 +76,8 @@ def test_terminal_session_ask_follow_up_sources_open_history_quit(work):
     child.expect(words("more than two and a half hours"))
     child.expect_exact(PROMPT)
 
-    # The ranker's best sentence is [1]; the one holding the short answer is [2].
-    child.sendline("/open 2")
+    # The sentence holding the duration asked for leads: [1].
+    child.sendline("/open 1")
     child.expect_exact("chars 695–832 of 3112")
     child.expect(words("The two cruise missiles flew for more than two and a half hours"))
     child.expect(r"\(\d+ chars after\)")  # a window around the span, not the whole article
@@ -131,7 +131,7 @@ def test_piped_questions_print_plain_text_and_exit_at_end_of_input(work):
              env={"NO_COLOR": "", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout
-    assert "> What range was claimed?\n1,800 kilometers\n" in r.stdout
+    assert "> What range was claimed?\nNorth Korea test-fired two cruise missiles that hit a target 1,800 kilometers" in r.stdout
     assert "(searched: How long did they fly? — " in r.stdout
     assert "> How long did they fly?\n" in r.stdout and "more than two and a half hours" in r.stdout
     assert r.stdout.count("Sources\n[1] ") == 3
@@ -218,8 +218,6 @@ def test_list_with_no_sessions(work):
 
 TRANSCRIPT = """\
 > What range was claimed?
-1,800 kilometers
-
 North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed nation's technological advances in the development of hard-to-intercept weapons. [1]
 
 Sources
@@ -228,42 +226,44 @@ Sources
 
 > How long did they fly?
 (searched: How long did they fly? — North Korea missiles)
-more than two and a half hours
-
-Thursday's firing was the sixth time North Korea has launched projectiles this year. [1]
-The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said. [2]
+The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said. [1]
+Thursday's firing was the sixth time North Korea has launched projectiles this year. [2]
 
 Sources
 [1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
-    seeds/000_f7985a03bbf30fbd.txt · chars 2474–2558
-[2] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
     seeds/000_f7985a03bbf30fbd.txt · chars 695–832
+[2] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
+    seeds/000_f7985a03bbf30fbd.txt · chars 2474–2558
 
 > /history
 1. What range was claimed?
-   → 1,800 kilometers
+   → North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the …
 2. How long did they fly?
    (searched: How long did they fly? — North Korea missiles)
-   → more than two and a half hours
+   → The two cruise missiles flew for more than two and a half hours before hitting a target island in …
 
 > /open 2
 North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
-{article_id} · seeds/000_f7985a03bbf30fbd.txt · chars 695–832 of 3112
+{article_id} · seeds/000_f7985a03bbf30fbd.txt · chars 2474–2558 of 3112
 
-North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed nation's technological advances in the development of hard-to-intercept weapons.
+… (1827 chars before)
+If North Korea attempted to load a nuclear warhead on a cruise missile, Japan would face a serious security challenge. Tokyo is keeping a close eye on how Pyongyang utilizes its updated missile technology.
 
-KCNA also said Pyongyang launched two tactical guided missiles on Thursday. The week's launches, the latest in a series of missile test-firings since the start of the year, come at a time when North Korea is believed to be eager to bring the United States back to the negotiating table to discuss sanctions relief amid an economic slump.
+The latest missile tests come as North Korea's economy has suffered from a sharp drop in trade with China due to the coronavirus pandemic, which prompted Pyongyang to seal its borders in early 2020.
 
-North Korea test-fires two tactical guided missiles on Jan. 27, 2022. (KNS/Kyodo)
+By developing weapons and destabilizing security in the region, North Korea may be trying to nudge the administration of U.S. President Joe Biden to resume bilateral negotiations over denuclearization and sanctions relief, observers said.
 
-»The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said.« If they had traveled as far as North Korea claims, they would be capable of reaching Japan, a close security ally of the United States.
+»Thursday's firing was the sixth time North Korea has launched projectiles this year.« The South Korean military said the two projectiles fired by Pyongyang were presumed to be short-range ballistic missiles.
 
-"The practical combat performance of the long-range cruise missile system would hold a reliable share in boosting the war deterrence of the country," KCNA said, adding the two tactical guided missiles fired on Thursday also precisely hit a target island.
+Also Friday, the Rodong Sinmun, the mouthpiece of North Korea's ruling Workers' Party of Korea, ran photos of the four missiles launched this week.
 
-North Korean leader Kim Jong Un, who has often been present for missile tests, was not reported to have witnessed the test-firings on Tuesday and Thursday.
+KCNA, meanwhile, reported Kim inspected a munitions factory producing a major weapon system, without saying when the inspection took place.
 
-Unlike the firing of ballistic missiles, cruise missile launches do not fall under U.N. Security Council resolutions that ban North Korea from testing ballistic missile technology.
-… (1549 chars after)
+Related coverage:
+
+North Korea fires 2 suspected short-range ballistic missiles: S. Korea
+
+North Korea appears to have fired cruise missiles
 
 > /quit
 """

@@ -13,11 +13,12 @@ def test_ingest_ask_show_sources_forget(tmp_path):
     assert "unchanged" in run_cli("ingest", str(SEEDS), env=env).stdout
 
     r = run_cli("ask", "What range was claimed?", env=env)
-    assert r.returncode == 0 and "1,800 kilometers" in r.stdout
+    assert r.returncode == 0 and "1,800 kilometers" in r.stdout.splitlines()[0]
     assert "[1]" in r.stdout and "chars 0–" in r.stdout and "\x1b[" not in r.stdout
 
     d = json.loads(run_cli("ask", "What range was claimed?", "--json", env=env).stdout)
-    assert d["short_answer"] == "1,800 kilometers" and d["mode"] == "extractive" and not d["refused"]
+    assert d["short_answer_candidate"] == "1,800 kilometers" and d["mode"] == "extractive"
+    assert not d["refused"] and "1,800 kilometers" in d["citations"][0]["quote"]
     c = d["citations"][0]
     shown = json.loads(run_cli("show", c["article_id"], "--json", env=env).stdout)
     assert set(shown) == {"article_id", "title", "source", "published", "text"}
@@ -61,3 +62,21 @@ def test_help_everywhere():
     for cmd in ([], ["ingest"], ["ask"], ["show"], ["sources"], ["forget"], ["config"]):
         r = run_cli(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_ask_json_carries_confidence_and_the_terminal_says_what_is_missing(tmp_path):
+    env = {"BOT_STORE_DIR": str(tmp_path / "store")}
+    run_cli("ingest", str(SEEDS), env=env)
+    d = json.loads(run_cli("ask", "What range was claimed?", "--json", env=env).stdout)
+    assert 0.0 <= d["confidence"] <= 1.0 and 0.0 <= d["short_answer_confidence"] <= 1.0
+    assert d["short_answer_candidate"] == "1,800 kilometers" and d["not_stated"] is None
+    # The phrase is shown only above the model's threshold; else the sentence leads.
+    from bot.extractive import load_model
+
+    shown = d["short_answer_confidence"] >= load_model().confidence.show_short_above
+    assert d["short_answer"] == ("1,800 kilometers" if shown else None)
+    r = run_cli("ask", "When did Kim inspect the munitions factory?", env=env)
+    assert r.returncode == 0, r.stderr
+    if "do not answer" not in r.stdout:  # refused, or answered as not stated with the citation
+        first = r.stdout.strip().splitlines()[0]
+        assert first.startswith("The sources do not give a date or time") and "[1]" in r.stdout

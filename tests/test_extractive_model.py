@@ -76,5 +76,14 @@ def test_a_quantity_keeps_its_qualifier():
 def test_the_short_answer_sits_in_a_cited_sentence(seeded):
     for question in ("What range was claimed?", "How long did the cruise missiles fly?"):
         answer = seeded.ask(question)
-        assert not answer.refused and answer.short_answer
-        assert any(answer.short_answer in c.quote for c in answer.citations)
+        assert not answer.refused and answer.short_answer_candidate
+        assert any(answer.short_answer_candidate in c.quote for c in answer.citations)
+
+
+def test_shipped_model_carries_its_calibration():
+    conf = ex.load_model().confidence
+    assert conf is not None and 0.0 < conf.show_short_above < 1.0 and 0.0 <= conf.refuse_below < 1.0
+    assert "fold A" in conf.meta["trained_on"]
+    assert conf.headline.weights and conf.short.weights
+    # A phrase that cuts a name ("Workers" of "Workers' Party") counts against showing it.
+    assert conf.short.weights["span_fragment"] < 0

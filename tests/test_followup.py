@@ -40,12 +40,12 @@ def two_articles(tmp_path_factory):
 
 def test_follow_up_is_about_the_missiles(two_articles):
     first = two_articles.ask("What range was claimed?")
-    assert first.short_answer == "1,800 kilometers"
+    assert first.short_answer_candidate == "1,800 kilometers"
     follow = two_articles.ask("How long did they fly?", history=[first])
     assert follow.question == "How long did they fly?"
     assert follow.standalone_question.startswith("How long did they fly?")
     assert "missiles" in follow.standalone_question
-    assert follow.short_answer == "more than two and a half hours"
+    assert follow.short_answer_candidate == "more than two and a half hours"
     for c in follow.citations:
         assert check(c, two_articles.article(c.article_id))
 
@@ -55,7 +55,7 @@ def test_the_same_words_after_another_subject_are_about_that_subject(two_article
     assert "geese" in first.answer.lower()
     follow = two_articles.ask("How long did they fly?", history=[first])
     assert "geese" in follow.standalone_question
-    assert follow.short_answer == "nine hours"
+    assert follow.short_answer_candidate == "nine hours"
 
 
 def test_history_as_plain_question_answer_pairs(two_articles):
@@ -63,7 +63,7 @@ def test_history_as_plain_question_answer_pairs(two_articles):
               "North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away.")]
     follow = two_articles.ask("How long did they fly?", history=pairs)
     assert "missiles" in follow.standalone_question
-    assert follow.short_answer == "more than two and a half hours"
+    assert follow.short_answer_candidate == "more than two and a half hours"
 
 
 def test_a_question_that_stands_alone_is_left_alone(two_articles):
@@ -83,7 +83,7 @@ def test_elliptical_follow_up_keeps_its_own_kind_of_answer(two_articles):
     first = two_articles.ask("How long did the cruise missiles fly?")
     follow = two_articles.ask("And the range?", history=[first])
     assert "missiles" in follow.standalone_question
-    assert follow.short_answer == "1,800 kilometers"
+    assert follow.short_answer_candidate == "1,800 kilometers"
 
 
 @pytest.mark.parametrize("question, depends", [

@@ -180,7 +180,7 @@ def test_statements_without_citations_fall_back_to_the_extractive_answer(llm_bot
     answer = llm_bot.ask(QUESTION)
     assert answer.mode == "extractive" and not answer.refused
     assert "could be verified" in answer.notice
-    assert answer.short_answer == "1,800 kilometers"
+    assert answer.short_answer_candidate == "1,800 kilometers"
     assert all(check(c, llm_bot.article(c.article_id)) for c in answer.citations)
 
 
@@ -202,7 +202,7 @@ def test_empty_store_asks_no_model(llm_settings, openai_server):
 def test_non_json_reply_falls_back_with_a_notice(llm_bot, openai_server):
     openai_server.queue_chat(Reply.text("The range was about 1,800 km, I believe."))
     answer = llm_bot.ask(QUESTION)
-    assert answer.mode == "extractive" and answer.short_answer == "1,800 kilometers"
+    assert answer.mode == "extractive" and answer.short_answer_candidate == "1,800 kilometers"
     assert "malformed reply" in answer.notice
 
 

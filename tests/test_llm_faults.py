@@ -97,7 +97,7 @@ def test_a_faulty_model_ends_in_a_verified_or_fallback_answer(faulty, reply, rea
     assert problems(answer, bot.article) == []
     assert answer.mode == "extractive" and answer.notice.startswith(FALLBACK), answer.notice
     assert reason in answer.notice
-    assert answer.short_answer == "1,800 kilometers"  # the fallback still answers
+    assert answer.short_answer_candidate == "1,800 kilometers"  # the fallback still answers
 
 
 def test_a_reply_from_a_tool_of_another_name_is_still_verified(faulty):

@@ -59,7 +59,7 @@ def test_ingest_ask_reingest_forget(store_backend, tmp_path):
     bot = _bot(store_backend)
     assert bot.ingest([SEEDS]).added
     answer = bot.ask(QUESTION)
-    assert answer.short_answer == "1,800 kilometers" and _verified(bot, answer)
+    assert answer.short_answer_candidate == "1,800 kilometers" and _verified(bot, answer)
     again = bot.ingest([SEEDS])
     assert again.unchanged and not again.added and not again.updated
     seed_id = answer.citations[0].article_id
@@ -86,7 +86,7 @@ def test_cli_ingest_ask_show_sources_stats_forget(store_backend):
     r = run_cli("ask", QUESTION, "--json", env=env)
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
-    assert answer["short_answer"] == "1,800 kilometers"
+    assert answer["short_answer_candidate"] == "1,800 kilometers"
     cite = answer["citations"][0]
     shown = json.loads(run_cli("show", cite["article_id"], "--json", env=env).stdout)
     assert shown["text"][cite["start"]:cite["end"]] == cite["quote"]
@@ -175,7 +175,7 @@ def test_reindex_with_new_chunk_size_while_a_reader_keeps_answering(store_backen
     report = _bot(store_backend, chunk_size=300, chunk_overlap=50).reindex()
     assert report.articles == 1 and report.chunks > chunks_before
     answer = reader.ask(QUESTION)  # follows the switch, rebuilds BM25 for the new chunks
-    assert answer.short_answer == "1,800 kilometers" and _verified(reader, answer)
+    assert answer.short_answer_candidate == "1,800 kilometers" and _verified(reader, answer)
     assert reader.stats().chunks == report.chunks
 
 
@@ -242,7 +242,7 @@ def test_two_writers_and_a_reader_at_once(chroma_server, tmp_path):
     asked = 0
     while any(w.poll() is None for w in writers) or asked == 0:
         answer = reader.ask(QUESTION)
-        assert answer.short_answer == "1,800 kilometers" and _verified(reader, answer)
+        assert answer.short_answer_candidate == "1,800 kilometers" and _verified(reader, answer)
         asked += 1
     for w in writers:
         out, err = w.communicate()

@@ -185,3 +185,12 @@ def test_log_lines_never_carry_a_secret():
     assert "secretvalue" not in lines
     assert "RuntimeError: bad token (hidden)" in lines
     assert "secretvalue" not in lines and "sig-secret-123" not in lines
+
+
+def test_an_answer_the_sources_do_not_give_says_so_before_the_quote():
+    ans = make_answer([cite(1)], short=None, not_stated="a speed")
+    text, blocks = render.answer(ans)
+    body = blocks[0]["text"]["text"]
+    assert body.startswith("_The sources do not give a speed for this; the nearest they come is:_")
+    assert text.startswith("The sources do not give a speed")
+    assert "*" not in body.split("\n")[0].strip("_")  # no bold guessed phrase

@@ -139,7 +139,7 @@ def _encode(text: str) -> str:
 def fallback_text(ans: Answer) -> str:
     if ans.refused:
         return ans.answer
-    lines = [ans.short_answer] if ans.short_answer else []
+    lines = [ans.short_answer] if ans.short_answer else [ans.lead] if ans.lead else []
     lines += [s.text for s in ans.statements] or [ans.answer]
     return "\n".join(lines)
 
@@ -154,7 +154,8 @@ def _body_mrkdwn(ans: Answer) -> list[str]:
     room = MAX_TEXT // 2  # clipped before escaping, so markup and &-entities stay whole
     if ans.refused:
         return [escape(_clip(ans.answer, room))]
-    out = [f"*{escape(_clip(ans.short_answer, room))}*"] if ans.short_answer else []
+    out = [f"*{escape(_clip(ans.short_answer, room))}*"] if ans.short_answer else \
+        [f"_{escape(ans.lead)}_"] if ans.lead else []
     for s in ans.statements:
         marks = "".join(f"[{n}]" for n in s.citations)
         out.append(escape(_clip(s.text, room)) + (f" {marks}" if marks else ""))
