@@ -338,11 +338,13 @@ class Bot:
         t1 = time.perf_counter()
         by_id = {p.article.article_id: p.article for p in result.passages}
         answer = citations.verify(question, draft, by_id.get)
-        if answer.refused and draft.statements:
-            # The model answered, but nothing it said could be verified: show what can be.
-            yield AnswerDone(self._fallback(question, result.passages, names,
-                                            "none of the model's statements could be verified "
-                                            "against the sources", t0))
+        if answer.refused and not draft.refused:
+            # The model answered, but nothing it said could be verified (or the guard dropped
+            # it all: an attack must not turn into a false refusal): show what can be.
+            reason = "none of the model's statements could be verified against the sources"
+            answer = self._fallback(question, result.passages, names, reason, t0)
+            answer.notice = " ".join(filter(None, [answer.notice, draft.notice]))
+            yield AnswerDone(answer)
             return
         t2 = time.perf_counter()
         answer.timings_ms = {**result.timings_ms, "verify": (t2 - t1) * 1000,
