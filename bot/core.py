@@ -272,7 +272,9 @@ class Bot:
 
     def _extractive_draft(self, question: str, passages: list[Passage], names: list[str]) -> Draft:
         if passages:
-            return self._extractive(names[0]).answer(question, passages)
+            from bot.guard import without_instructions
+
+            return self._extractive(names[0]).answer(question, without_instructions(passages))
         empty = all(self.store(n).count_chunks() == 0 for n in names)
         return Draft(statements=[], refused=True, notice=(
             f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"

@@ -292,9 +292,25 @@ def reply_json(args: str, text: str, partial: bool = False) -> Any:
             return None
         raw = text[start:] if partial else text[start:text.rfind("}") + 1]
     try:
-        return parse_partial_json(raw) if partial else json.loads(raw)
+        data = parse_partial_json(raw) if partial else json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         return None
+    return _unwrapped(data)
+
+
+def _unwrapped(data: Any) -> Any:
+    """The answer inside a tool call written as text: a server that does not parse the
+    model's calls passes them on as {"name": "answer", "arguments": {...}} (Qwen's and
+    Hermes' <tool_call> form), the arguments sometimes a JSON string."""
+    if not isinstance(data, dict) or "statements" in data:
+        return data
+    inner = data.get("arguments", data.get("parameters"))
+    if isinstance(inner, str):
+        try:
+            inner = json.loads(inner)
+        except (ValueError, RecursionError):
+            return data
+    return inner if isinstance(inner, dict) else data
 
 
 def display_text(obj: Any) -> str:
@@ -582,11 +598,15 @@ def _answer(args: str, text: str, length: bool, max_tokens: int | None) -> tuple
             out = None
         if out and out.statements:
             return out, True
-    raise _Malformed(f"the reply was cut off at {max_tokens} tokens (BOT_LLM_MAX_TOKENS) "
-                     "before a whole statement was written")
+    raise _CutOff(f"the model's reply was cut off at {max_tokens} tokens (BOT_LLM_MAX_TOKENS) "
+                  "before a whole statement was written")
 
 
 class _Overtime(Exception):
+    pass
+
+
+class _CutOff(Exception):
     pass
 
 
@@ -602,6 +622,8 @@ def _reason(e: Exception, settings: Settings, replying: bool = False) -> str | N
     url = shown_url(settings)
     if isinstance(e, _Malformed):
         return f"{url} sent a malformed reply ({e})"
+    if isinstance(e, _CutOff):
+        return str(e)
     if isinstance(e, (openai.APITimeoutError, _Overtime)):
         return f"{url} did not answer within {settings.llm_timeout:g} s"
     if isinstance(e, openai.APIConnectionError) or _is_transport_error(e):

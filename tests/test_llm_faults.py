@@ -40,7 +40,7 @@ def faults() -> list:
         pytest.param(Reply.tool_call("answer", good[:70]), "holds no JSON answer",
                      id="tool-arguments-truncated"),
         pytest.param(Reply.tool_call("answer", good[:90], finish_reason="length"),
-                     "holds no JSON answer", id="cut-at-max-tokens"),
+                     "cut off at", id="cut-at-max-tokens"),
         pytest.param(Reply.tool_call("answer", {"statements": "yes"}), "JSON is not an answer",
                      id="statements-not-a-list"),
         pytest.param(Reply.tool_call("answer", {"statements": [{"text": 5, "citations": "x"}]}),
