@@ -70,7 +70,11 @@ def number(passages: list[Passage], budget_chars: int | None = None) -> Numbered
     used = 0
     for p in passages[:MAX_PASSAGES]:
         n = len(out.passages) + 1
-        meta = {"title": p.article.title, "published": p.article.published}
+        # A title cut from the article's first sentence is left out: a model reads the answer
+        # there and cites a sentence that lacks it (a title is not a citable span).
+        title = p.article.title
+        title = None if title.rstrip(".… ") in p.article.text else title
+        meta = {"title": title, "published": p.article.published}
         head = f"[{n}] " + json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False)
         head = head.replace("<", "\\u003c").replace(">", "\\u003e")
         body: list[tuple[str, Span]] = []
