@@ -9,9 +9,8 @@ unanswerable ones drawn (fixed seed) from fold B of ../shared/eval. Each set's a
 the drawn questions go into their own collection; every question runs `Bot.ask` as a user would.
 
 The bot talks to the model through a recording proxy started here, which times the model's
-own work (request sent to last byte) and counts tokens: prompt tokens with the server's
-/extras/tokenize/count (llama.cpp's server; else chars/4), reply tokens as streamed chunks (one
-token each on llama.cpp).
+own work (request sent to last byte) and counts tokens of the prompt and of the reply with the
+server's /extras/tokenize/count (llama.cpp's server; else chars/4).
 
 Reported (markdown, for BENCHMARKS.md): answered through the model with every citation verified,
 correct (evidence: a cited sentence holds a gold answer; short-answer F1), refusals of
@@ -112,27 +111,6 @@ class Proxy:
         return Handler
 
 
-def reply_tokens(call: dict) -> int:
-    """Streamed chunks carrying text or tool-call arguments (one token each on llama.cpp); for
-    a plain JSON reply, its usage."""
-    raw = call["reply"].decode("utf-8", "replace")
-    if not raw.lstrip().startswith("data:"):
-        try:
-            return int(json.loads(raw).get("usage", {}).get("completion_tokens") or 0)
-        except ValueError:
-            return 0
-    n = 0
-    for line in raw.splitlines():
-        if not line.startswith("data: {"):
-            continue
-        for choice in json.loads(line[6:]).get("choices", []):
-            d = choice.get("delta") or {}
-            if d.get("content") or any((t.get("function") or {}).get("arguments")
-                                       for t in d.get("tool_calls") or []):
-                n += 1
-    return n
-
-
 def reply_text(call: dict) -> str:
     """What the model wrote (text and tool-call arguments), for reading failures afterwards."""
     raw = call["reply"].decode("utf-8", "replace")
@@ -148,7 +126,11 @@ def reply_text(call: dict) -> str:
 
 def prompt_tokens(upstream: str, request: dict) -> int:
     text = "\n".join(str(m.get("content") or "") for m in request.get("messages", []))
-    text += json.dumps(request["tools"]) if request.get("tools") else ""
+    return tokens(upstream, text + (json.dumps(request["tools"]) if request.get("tools") else ""))
+
+
+def tokens(upstream: str, text: str) -> int:
+    """Tokens of `text` by the server's own tokenizer (llama.cpp's), else about chars/4."""
     u = urlsplit(upstream)
     try:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
@@ -184,9 +166,8 @@ def ingest(bot: Bot, questions: list[dict]) -> None:
     for q in questions:
         by_set.setdefault(q["set"], set()).add(article_path(q))
     for name, paths in by_set.items():
-        if not bot.articles(name, with_text=False):
-            report = bot.ingest(sorted(paths), collection=name)
-            print(f"ingested {len(report.added)} articles into {name}", file=sys.stderr)
+        report = bot.ingest(sorted(paths), collection=name)  # a diff: stored ones are skipped
+        print(f"{name}: {len(report.added)} articles added, {len(paths)} asked about", file=sys.stderr)
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -241,7 +222,7 @@ def run(args) -> None:
                "model_s": sum(c["seconds"] for c in calls),
                "llm_s": a.timings_ms.get("llm", 0) / 1000,
                "tokens_in": sum(prompt_tokens(args.base_url, c["request"]) for c in calls),
-               "tokens_out": sum(reply_tokens(c) for c in calls),
+               "tokens_out": sum(tokens(args.base_url, reply_text(c)) for c in calls),
                "reasons": dict(reasons(a.notice)), "notice": a.notice, "answer": a.answer[:300],
                "replies": [reply_text(c) for c in calls]}
         rows.append(row)
@@ -338,7 +319,17 @@ def main() -> None:
     ap.add_argument("--store", help="keep the store here between runs")
     ap.add_argument("--out", help="write every row as JSON here")
     ap.add_argument("--extras", action="store_true", help="also a follow-up, a summary, a briefing")
-    run(ap.parse_args())
+    ap.add_argument("--report", metavar="OUT_JSON", help="only print the table of a saved --out "
+                    "file (reply tokens counted again by the server's tokenizer)")
+    args = ap.parse_args()
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        for row in saved["rows"]:
+            row["tokens_out"] = sum(tokens(args.base_url, r) for r in row.get("replies", []))
+        report(argparse.Namespace(**{**saved["args"], "label": args.label}), saved["rows"],
+               saved.get("extras", {}))
+        return
+    run(args)
 
 
 if __name__ == "__main__":

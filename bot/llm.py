@@ -395,7 +395,7 @@ def _cited(s: StatementOut, numbered: Numbered) -> list[Span]:
     """The exact spans a statement cites: its sentence ids (narrowed to its optional quote
     where the quote lies inside one of them), and any {passage, quote} it gave instead."""
     spans = list({(sp.article.article_id, sp.start): sp
-                  for sp in map(numbered.span, s.sentences) if sp}.values())
+                  for sid in s.sentences for sp in numbered.cited(sid)}.values())
     if s.quote and len(s.quote.split()) >= 2 and spans:
         spans = [_narrowed(sp, s.quote) for sp in spans]
     for c in s.quotes:

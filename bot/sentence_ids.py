@@ -28,6 +28,7 @@ from bot.schema import Article, Passage
 CHARS_PER_TOKEN = 3.5  # English news in BPE tokenizers runs ~4 chars/token; 3.5 leaves headroom
 MAX_PASSAGES = 8  # more than a small context holds anyway
 _ID = re.compile(r"(\d+)\s*[.:,-]\s*(\d+)")
+_PASSAGE_ID = re.compile(r"^\s*\[?\s*(\d+)\s*\]?\s*$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ class Numbered:
         """The span of an id as a model may write it: "2.3", "[2.3]", "2:3", 2.3."""
         m = _ID.search(str(sentence_id))
         return self.spans.get(f"{int(m.group(1))}.{int(m.group(2))}") if m else None
+
+    def cited(self, cited_id: object) -> list[Span]:
+        """The spans an id names: one sentence, or every sentence of a passage cited by its
+        number alone ("2", "[2]"), which small models do; the caller keeps those that back
+        the statement."""
+        if m := _PASSAGE_ID.match(str(cited_id)):
+            return [sp for k, sp in self.spans.items() if k.split(".")[0] == m.group(1)]
+        span = self.span(cited_id)
+        return [span] if span else []
 
 
 def _quoted(text: str) -> str:

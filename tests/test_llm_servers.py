@@ -195,3 +195,15 @@ def test_condense_reads_what_small_models_write(llm_settings, openai_server, rep
     assert condense("How long did they fly?", history, llm_settings) == \
         "How long did the cruise missiles fly?"
     assert openai_server.chat_requests[0]["max_tokens"] < llm_settings.llm_max_tokens
+
+
+def test_a_passage_cited_by_its_number_alone_backs_the_statement_with_its_own_sentence(
+        llm_bot, openai_server):
+    def model(body):  # small models write "1" for "a sentence of passage 1"
+        passage = sentence_with(body, RANGE).split(".")[0]
+        return Reply.tool_call("answer", cited((STATEMENT, [int(passage)]), short="1,800 kilometers"))
+
+    openai_server.chat_handler = model
+    answer = llm_bot.ask(QUESTION)
+    assert_model_answer(llm_bot, answer)
+    assert len(answer.citations) == 1 and RANGE in answer.citations[0].quote
