@@ -38,6 +38,7 @@ class Input:
 
     path: Path | None
     error: LoadError | None = None
+    skipped: bool = False  # a file in a folder that is not of a supported type
 
 
 def expand(paths: list[str | Path]) -> Iterator[Input]:
@@ -59,12 +60,11 @@ def _walk(folder: Path) -> Iterator[Input]:
     found: list[Path] = []
     for root, dirs, files in os.walk(folder, onerror=errors.append):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in files
-                  if not f.startswith(".") and Path(f).suffix.lower() in SUFFIXES]
+        found += [Path(root) / f for f in files if not f.startswith(".")]
     for err in errors:
         yield Input(None, LoadError(str(err.filename), "cannot read this folder; check its permissions"))
     for path in sorted(found):
-        yield Input(path)
+        yield Input(path, skipped=path.suffix.lower() not in SUFFIXES)
 
 
 def _unsupported(path: Path) -> str:
@@ -115,6 +115,7 @@ def decode(data: bytes, source: str) -> str:
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_HEADING = re.compile(r"\s{0,3}#{1,6}(\s|$)")
 
 
 def article_from_text(text: str, source: str, key: str | None = None, markdown: bool = False,
@@ -130,6 +131,8 @@ def article_from_text(text: str, source: str, key: str | None = None, markdown: 
     body = normalise(text)
     if not body:
         raise LoadError(source, "is empty (no text to ingest)")
+    if markdown and all(not line.strip() or _HEADING.match(line) for line in body.split("\n")):
+        raise LoadError(source, "is empty (only a heading, no text to ingest)")
     title = title or front.get("title") or _first_line(body)
     if markdown:
         title = title.lstrip("#").strip()
@@ -242,9 +245,18 @@ def normalise(text: str) -> str:
     return text.strip()
 
 
+TITLE_CHARS = 80  # a title made from body text: about a headline's length
+
+
 def _first_line(text: str) -> str:
-    line = text.split("\n", 1)[0].strip()
-    return line if len(line) <= 200 else line[:197].rsplit(" ", 1)[0] + "..."
+    """A title for an article that has none: its first line when that is headline-sized (a
+    headline, or a short first sentence), else the start of it cut at a word, with an
+    ellipsis. The full first line stays in the text."""
+    line = " ".join(text.split("\n", 1)[0].split())
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line.rfind(" ", 0, TITLE_CHARS)
+    return line[:cut if cut > TITLE_CHARS // 2 else TITLE_CHARS].rstrip(" ,;:-") + "\u2026"
 
 
 def _parse_front_matter(block: str) -> dict[str, str]:

@@ -613,27 +613,18 @@ def join_notice(a: str | None, b: str) -> str:
 # -- selection -------------------------------------------------------------------------------
 
 
-def check_date(value: str | None, flag: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        raise BriefingError(f"{flag} {value!r} is not a date; use YYYY-MM-DD") from None
-
-
 def select_articles(stores: Sequence["Store"], embed_query: Callable[[str], np.ndarray],
                     since: str | None = None, until: str | None = None, topic: str | None = None,
-                    source: str | None = None) -> tuple[list[Article], str | None]:
+                    source: str | None = None, flags: bool = False) -> tuple[list[Article], str | None]:
     """The articles a briefing covers, from one or more collections: metadata filters (as for
-    questions), then relevance to the topic. Raises BriefingError, naming the filters, when
+    questions; `since` and `until` are ISO days, see bot/datefilter.py), then relevance to the
+    topic. Raises BriefingError, naming the filters (as command-line flags when `flags`), when
     nothing is left."""
+    from bot.datefilter import flag_names
     from bot.retrieval import Filters
     from bot.store import day_number
 
-    since, until = check_date(since, "--since"), check_date(until, "--until")
-    if since and until and since > until:
-        raise BriefingError(f"--since {since} is after --until {until}; swap them")
+    names = flag_names("since", "until", "topic", "source", flags=flags)
     filters = Filters(source=source, since=since, until=until)
     topic = topic.strip() if topic and topic.strip() else None
     topic_vector = embed_query(topic) if topic else None
@@ -646,12 +637,12 @@ def select_articles(stores: Sequence["Store"], embed_query: Callable[[str], np.n
             found = {i: a for i, a in found.items() if i in keep}
         chosen.update(found)
     if not chosen:
-        raise BriefingError(_nothing(stores, since, until, topic, source))
+        raise BriefingError(_nothing(stores, names, (since, until, topic, source)))
     articles = sorted(chosen.values(), key=lambda a: (a.published or "", a.title, a.article_id))
     notice = None
     if len(articles) > MAX_ARTICLES:
         notice = (f"Briefing the {MAX_ARTICLES} most recent of {len(articles)} matching articles; "
-                  "narrow with --since, --topic or --source.")
+                  f"narrow with {names[0]}, {names[2]} or {names[3]}.")
         articles = articles[-MAX_ARTICLES:]
     return articles, notice
 
@@ -672,10 +663,11 @@ def _relevant(store: "Store", topic_vector: np.ndarray, topic: str,
     return found
 
 
-def _nothing(stores: Sequence["Store"], since: str | None, until: str | None,
-             topic: str | None, source: str | None) -> str:
-    asked = [f"{flag} {value!r}" for flag, value in (("--since", since), ("--until", until),
-             ("--topic", topic), ("--source", source)) if value]
+def _nothing(stores: Sequence["Store"], names: tuple[str, ...],
+             values: tuple[str | None, ...]) -> str:
+    from bot.datefilter import given
+
+    asked = [given(name, value) for name, value in zip(names, values) if value]
     if not asked:
         names = ", ".join(f"'{st.name}'" for st in stores)
         return (f"no articles in collection {names} to brief; "

@@ -26,7 +26,7 @@ def summary(console: Console, s: Summary) -> None:
     for p in s.statements:
         console.print(Text(p.text) + Text(" " + _marks(p), style="cyan"))
     console.print()
-    sources(console, s.citations)
+    sources(console, s.citations, shown=[p.text for p in s.statements])
     if s.notice:
         console.print(Text(f"Note: {s.notice}", style="dim"))
 

@@ -8,14 +8,37 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+# add_completion: typer's --install-completion / --show-completion write a script that calls
+# back into `bot` itself; nothing is downloaded.
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Ask questions of news articles and get answers that cite exact source spans.")
+
+DATES = "YYYY-MM-DD, today, yesterday, 7d, 2w, last week"
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog; \\b keeps click from re-wrapping the lines into one."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# Options with a fixed set of values are plain strings checked by `_choice`, so that a wrong
+# value is one line naming the flag (click's own check prints a usage block); the metavar
+# shows the choices in --help.
+EMBEDDINGS, ANSWER_FORMATS, BRIEF_FORMATS = ("local", "openai"), ("text", "md", "json"), ("md", "html", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _choice(value: str | None, flag: str, choices: tuple[str, ...]) -> str | None:
+    if value is not None and value not in choices:
+        _fail(f"{flag} {value!r}: use {', '.join(choices[:-1])} or {choices[-1]}")
+    return value
+
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,19 +56,31 @@ def _bot(ctx: typer.Context):
     return Bot(_settings(ctx))
 
 
-@app.callback()
+def _version(show: bool) -> None:
+    if show:
+        from bot import __version__
+
+        out.print(f"bot {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback(epilog=examples("bot ingest seeds/", "bot ask \"What range was claimed?\" --since 7d"))
 def main_options(
     ctx: typer.Context,
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Embedded store folder (BOT_STORE_DIR)."),
     chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help="Chroma server URL (BOT_CHROMA_URL)."),
     collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection (BOT_COLLECTION)."),
-    embeddings: Optional[str] = typer.Option(None, "--embeddings", help="local or openai (BOT_EMBEDDINGS)."),
+    embeddings: Optional[str] = typer.Option(None, "--embeddings", metavar="|".join(EMBEDDINGS),
+                                             help="Embedding backend (BOT_EMBEDDINGS)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     ctx.obj = {"store_dir": store_dir, "chroma_url": chroma_url, "collection": collection,
-               "embeddings": embeddings}
+               "embeddings": _choice(embeddings, "--embeddings", EMBEDDINGS)}
 
 
-@app.command("ingest")
+@app.command("ingest", epilog=examples("bot ingest seeds/ https://example.org/news/article.html",
+                                        "bot ingest --feed https://example.org/rss.xml"))
 def ingest_cmd(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(
@@ -57,6 +92,7 @@ def ingest_cmd(
 ) -> None:
     """Add articles: files and folders (recursive), web pages, PDFs, or feeds (--feed)."""
     from bot import render
+    from bot.articles import SUFFIXES
 
     bot = _bot(ctx)
     with _progress("Ingesting") as progress:
@@ -64,16 +100,24 @@ def ingest_cmd(
             bot.ingest(paths, collection=collection, progress=progress)
     for note in report.notes:
         err.print(f"note: {note}", markup=False)
+    for kind, count in sorted(report.skipped.items()):
+        files = plural(count, f"{kind} file") if kind else plural(count, "file") + " with no extension"
+        err.print(f"skipped: {files} (not a supported type: "
+                  f"{', '.join(sorted(SUFFIXES))})", markup=False)
     for failure in report.failed:
         err.print(f"error: {failure.line()}", markup=False)
     if json_out:
         out.print(render.to_json(report.to_dict()), markup=False)
     else:
-        out.print(f"{report.summary()} ({report.chunks} chunks)", markup=False)
+        out.print(f"{report.summary()} ({plural(report.chunks, 'chunk')})", markup=False)
     raise typer.Exit(1 if report.failed else 0)
 
 
-@app.command("watch")
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@app.command("watch", epilog=examples("bot watch --feed https://example.org/rss.xml --every 30m"))
 def watch_cmd(
     ctx: typer.Context,
     feeds: list[str] = typer.Option(..., "--feed", metavar="URL",
@@ -96,7 +140,7 @@ def watch_cmd(
 
     def on_poll(n: int, report) -> None:
         stamp = dt.datetime.now().strftime("%H:%M:%S")
-        out.print(f"{stamp} poll {n}: {report.summary()} ({report.chunks} chunks)", markup=False)
+        out.print(f"{stamp} poll {n}: {report.summary()} ({plural(report.chunks, 'chunk')})", markup=False)
         for source in report.added:
             out.print(f"  added {source}", markup=False)
         for source in report.updated:
@@ -116,27 +160,42 @@ def watch_cmd(
     out.print(f"stopped after {polls} poll(s)", markup=False)
 
 
-@app.command("ask")
+@app.command("ask", epilog=examples("bot ask \"What range was claimed?\" --since 7d --format md",
+                                     "echo \"What range was claimed?\" | bot ask"))
 def ask_cmd(
     ctx: typer.Context,
-    question: str = typer.Argument(..., help="The question."),
-    json_out: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    question: Optional[str] = typer.Argument(None, help="The question; read from stdin when not given."),
+    json_out: bool = typer.Option(False, "--json", help="Print the answer as JSON (= --format json)."),
+    fmt: str = typer.Option("text", "--format", metavar="|".join(ANSWER_FORMATS),
+                            help="text for the terminal, md for Markdown with footnotes, json."),
     k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Passages to retrieve (BOT_TOP_K)."),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after (YYYY-MM-DD)."),
-    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before (YYYY-MM-DD)."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
+                                        help=f"Only articles published on/after this day ({DATES})."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="DATE",
+                                        help="Only articles published on/before this day (inclusive)."),
     timings: bool = typer.Option(False, "--timings", help="Show how long each step took."),
 ) -> None:
     """Ask a question; the answer cites exact spans of the articles."""
     from bot import render
+    from bot.datefilter import parse_range
     from bot.retrieval import Filters
 
+    if question is None:
+        if sys.stdin.isatty():
+            _fail("no question; give one (bot ask \"What range was claimed?\") or pipe it in "
+                  "(echo \"What range was claimed?\" | bot ask)")
+        question = sys.stdin.read()
     if not question.strip():
         _fail("the question is empty; ask something, e.g. bot ask \"What range was claimed?\"")
+    fmt = "json" if json_out else _choice(fmt, "--format", ANSWER_FORMATS)
+    if k is not None and k < 1:
+        _fail(f"--top-k {k}: retrieve at least 1 passage")
+    since, until = parse_range(since, until, ("--since", "--until"))
     bot, filters = _bot(ctx), Filters(source=source, since=since, until=until)
     warming = bot.preload()  # the model loads while Chroma is imported and opened
     try:
-        if out.is_terminal and not json_out:
+        if out.is_terminal and fmt == "text":
             # Print the model's words as they arrive, then the verified answer in their place.
             render.streamed_answer(out, bot.ask_stream(question, k=k, filters=filters),
                                    show_timings=timings)
@@ -145,28 +204,48 @@ def ask_cmd(
     finally:
         if warming:
             warming.join()
-    if json_out:
+    if fmt == "json":
         out.print(render.to_json(answer.to_dict()), markup=False)
+    elif fmt == "md":
+        out.print(render.answer_markdown(answer), markup=False, end="")
     else:
         render.answer(out, answer, show_timings=timings)
 
 
-@app.command("show")
+@app.command("show", epilog=examples("bot show f7985a03bbf30fbd --span 0:271"))
 def show_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Article id (see bot sources)."),
-             json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+             json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+             span: Optional[str] = typer.Option(None, "--span", metavar="START:END",
+                                                help="Show only this span (character offsets, as cited) "
+                                                     "in its paragraph, highlighted.")) -> None:
     """Print an article's stored text and metadata."""
     from bot import render
 
     article = _bot(ctx).article(article_id)
     if article is None:
         _fail(f"{article_id}: no such article; list them with: bot sources")
+    chars = _span(span, len(article.text)) if span is not None else None
     if json_out:
         out.print(render.to_json(article.to_dict()), markup=False)
+    elif chars:
+        render.article_window(out, article, chars)
     else:
         render.article(out, article)
 
 
-@app.command("sources")
+def _span(text: str, length: int) -> tuple[int, int]:
+    """`START:END` as character offsets inside an article of `length` characters."""
+    start, sep, end = text.partition(":")
+    if not (sep and start.strip().isdigit() and end.strip().isdigit()):
+        _fail(f"--span {text!r}: give character offsets START:END, e.g. --span 0:120")
+    first, last = int(start), int(end)
+    if not first < last <= length:
+        _fail(f"--span {text!r}: the article has {length} characters; "
+              f"give 0 <= START < END <= {length}")
+    return first, last
+
+
+@app.command("sources", epilog=examples("bot sources --json"))
 def sources_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the articles in the store."""
     from bot import render
@@ -178,7 +257,7 @@ def sources_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
         render.article_list(out, arts)
 
 
-@app.command("forget")
+@app.command("forget", epilog=examples("bot forget f7985a03bbf30fbd"))
 def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="Article id.")) -> None:
     """Remove an article and all its chunks."""
     if not _bot(ctx).forget(article_id):
@@ -186,7 +265,7 @@ def forget_cmd(ctx: typer.Context, article_id: str = typer.Argument(..., help="A
     out.print(f"forgot {article_id}", markup=False)
 
 
-@app.command("stats")
+@app.command("stats", epilog=examples("bot stats --json"))
 def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Show articles, chunks, store size and the embedding model."""
     from bot import render
@@ -206,7 +285,7 @@ def stats_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json",
                   "run `bot reindex` to rebuild with it", markup=False)
 
 
-@app.command("reindex")
+@app.command("reindex", epilog=examples("BOT_EMBEDDINGS=openai bot reindex"))
 def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Re-chunk and re-embed every stored article, after changing BOT_EMBEDDINGS for one."""
     from bot import render
@@ -219,12 +298,12 @@ def reindex_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
         out.print(report.summary(), markup=False)
 
 
-@app.command("config")
+@app.command("config", epilog=examples("bot config --json"))
 def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Print the effective settings (secrets masked)."""
     from bot import render
 
-    shown = _settings(ctx).masked()
+    shown = _settings(ctx).masked(typed=json_out)
     if json_out:
         out.print(render.to_json(shown), markup=False)
     else:
@@ -233,21 +312,35 @@ def config_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
             out.print(f"{key.ljust(width)}  {value}", markup=False)
 
 
-@app.command("slack")
+@app.command("slack", epilog=examples("bot slack", "bot slack --http --port 3000"))
 def slack_cmd(
     ctx: typer.Context,
     http: bool = typer.Option(False, "--http", help="Serve the HTTP Events API instead of Socket Mode."),
     port: int = typer.Option(3000, "--port", help="HTTP port (with --http)."),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP address (with --http); 0.0.0.0 = all."),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_level: str = typer.Option("info", "--log-level", metavar="|".join(LOG_LEVELS), help="How much to log."),
 ) -> None:
     """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, else --http."""
     from bot.slack.app import run
 
-    run(_bot(ctx), http=http, host=host, port=port, log_level=log_level)
+    run(_bot(ctx), http=http, host=host, port=port,
+        log_level=_choice(log_level, "--log-level", LOG_LEVELS) or "info")
 
 
-@app.command("feedback")
+@app.command("mcp", epilog=examples("bot mcp", "bot mcp --http --port 8000"))
+def mcp_cmd(
+    ctx: typer.Context,
+    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio."),
+    port: int = typer.Option(8000, "--port", help="HTTP port (with --http)."),
+    allow_ingest: bool = typer.Option(False, "--allow-ingest", help="Offer the ingest tool (off: clients cannot write to the store)."),
+) -> None:
+    """Serve the articles to AI assistants over MCP (stdio by default): ask, search, brief, sources, show."""
+    from bot.mcp_server import run  # imports the mcp SDK (~0.7 s): only this command pays for it
+
+    run(_bot(ctx), http=http, port=port, allow_ingest=allow_ingest)
+
+
+@app.command("feedback", epilog=examples("bot feedback --json > feedback.json"))
 def feedback_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Export the 👍/👎 clicks on Slack answers, with their questions, answers and citations."""
     from bot import render
@@ -264,7 +357,7 @@ def feedback_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--jso
         out.print(f"{r['at']}  {mark}  {r['question']}  ->  {r['short_answer'] or r['answer']}", markup=False)
 
 
-@app.command("chat")
+@app.command("chat", epilog=examples("bot chat --continue", "printf 'What range was claimed?\\n' | bot chat"))
 def chat_cmd(
     ctx: typer.Context,
     resume: bool = typer.Option(False, "--continue", help="Resume the most recent session."),
@@ -282,7 +375,7 @@ def chat_cmd(
     raise typer.Exit(chat.run(_settings(ctx), session=session, resume=resume))
 
 
-@app.command("summarize")
+@app.command("summarize", epilog=examples("bot summarize f7985a03bbf30fbd --sentences 2"))
 def summarize_cmd(
     ctx: typer.Context,
     article_id: str = typer.Argument(..., help="Article id (see bot sources)."),
@@ -299,25 +392,28 @@ def summarize_cmd(
         briefing_render.summary(out, summary)
 
 
-@app.command("brief")
+@app.command("brief", epilog=examples("bot brief --since \"last week\" --topic \"missile tests\"",
+                                       "bot brief --format html --out brief.html"))
 def brief_cmd(
     ctx: typer.Context,
-    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after (YYYY-MM-DD)."),
-    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before (YYYY-MM-DD)."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
+                                        help=f"Only articles published on/after this day ({DATES})."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="DATE",
+                                        help="Only articles published on/before this day (inclusive)."),
     topic: Optional[str] = typer.Option(None, "--topic", help="Only articles about this topic."),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles whose source contains this."),
     max_points: int = typer.Option(12, "--max-points", help="Headline and key points together (timeline and claims add up to half as many each)."),
-    fmt: str = typer.Option("md", "--format", help="md, html or json."),
+    fmt: str = typer.Option("md", "--format", metavar="|".join(BRIEF_FORMATS),
+                            help="Markdown, one HTML page, or JSON."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of stdout."),
 ) -> None:
     """A briefing over many articles: headline, key points by topic, timeline, claims to watch."""
     from bot import briefing_render, render
 
-    if fmt not in ("md", "html", "json"):
-        _fail(f"--format {fmt!r}: use md, html or json")
+    _choice(fmt, "--format", BRIEF_FORMATS)
     with _progress("Briefing") as progress:
         result = _bot(ctx).brief(since=since, until=until, topic=topic, source=source,
-                                 max_points=max_points, progress=progress)
+                                 max_points=max_points, progress=progress, flags=True)
     text = {"md": briefing_render.markdown, "html": briefing_render.html,
             "json": lambda b: render.to_json(b.to_dict()) + "\n"}[fmt](result)
     if out_file is None:
@@ -331,7 +427,7 @@ def brief_cmd(
               markup=False)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
 
@@ -361,12 +457,22 @@ class _progress:
             self.bar.stop()
 
 
+def _whole_short_help() -> None:
+    """`bot --help` lists each command's whole first paragraph, not click's 45-character cut."""
+    for info in app.registered_commands:
+        doc = (info.callback.__doc__ or "") if info.callback else ""
+        info.short_help = info.short_help or " ".join(doc.strip().split("\n\n")[0].split())
+
+
+_whole_short_help()
+
+
 def main() -> None:
     """Console entry point: expected failures become one line on stderr, not a traceback."""
     from bot.errors import BotError
 
     try:
-        app()
+        app(prog_name="bot")
     except BotError as e:
         err.print(f"error: {e}", markup=False)
         sys.exit(e.exit_code)

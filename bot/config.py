@@ -141,14 +141,16 @@ class Settings:
         return [getattr(self, f.name) for f in fields(self) if f.metadata["secret"]
                 and getattr(self, f.name)]
 
-    def masked(self) -> dict[str, str]:
-        """Effective settings keyed by environment variable, secrets masked."""
-        out = {}
+    def masked(self, typed: bool = False) -> dict[str, Any]:
+        """Effective settings keyed by environment variable, secrets masked; all strings, or
+        with `typed` booleans and numbers as themselves (for `bot config --json`)."""
+        out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata["secret"]:
                 value = mask(str(value))
-            out[f.metadata["env"]] = hide_password(str(value))
+            keep = typed and isinstance(value, (bool, int, float))
+            out[f.metadata["env"]] = value if keep else hide_password(str(value))
         return out
 
 

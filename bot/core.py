@@ -216,14 +216,20 @@ class Bot:
 
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None,
             collections: list[str] | None = None,
-            history: Sequence[Answer | tuple[str, str]] | None = None) -> Answer:
+            history: Sequence[Answer | tuple[str, str]] | None = None, *,
+            since: str | None = None, until: str | None = None, source: str | None = None,
+            top_k: int | None = None) -> Answer:
         """Answer from the articles; every citation verified against the stored text. With a
         model configured (OPENAI_API_KEY / OPENAI_BASE_URL) the model writes it, else it is
         extractive.
 
         `history` is the conversation so far (earlier `Answer`s, or (question, answer text)
         pairs), oldest first: a follow-up is searched and answered as its standalone question.
+        `since`/`until` (inclusive days: "2022-01-27", "yesterday", "7d", "last week"; see
+        bot/datefilter.py), `source` (a substring of it) and `top_k` are the command line's
+        filters; `filters` is the same as one object.
         """
+        k, filters = top_k or k, with_filters(filters, since, until, source)
         if self.settings.llm_enabled:
             return _final(self.ask_stream(question, k, filters, collections, history))
         t0 = time.perf_counter()
@@ -294,12 +300,15 @@ class Bot:
 
     def ask_stream(self, question: str, k: int | None = None, filters: Filters | None = None,
                    collections: list[str] | None = None,
-                   history: Sequence[Answer | tuple[str, str]] | None = None,
-                   ) -> Iterator[AnswerDelta | AnswerDone]:
+                   history: Sequence[Answer | tuple[str, str]] | None = None, *,
+                   since: str | None = None, until: str | None = None, source: str | None = None,
+                   top_k: int | None = None) -> Iterator[AnswerDelta | AnswerDone]:
         """The answer as it is written: `AnswerDelta`s of provisional model text, then one
         `AnswerDone` with the verified answer (what to keep showing). Without a model, or when
         the model fails, the `AnswerDone` carries the extractive answer, with a notice saying
-        why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key."""
+        why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key.
+        Filters as for `ask`."""
+        k, filters = top_k or k, with_filters(filters, since, until, source)
         question = question.strip()
         if not self.settings.llm_enabled:
             yield AnswerDone(self.ask(question, k, filters, collections, history))
@@ -393,15 +402,19 @@ class Bot:
               source: str | None = None, max_points: int = 12,
               progress: ingest.Progress | None = None, collection: str | None = None,
               collections: list[str] | None = None, mode: str | None = None,
-              generated_at: str | None = None) -> "Briefing":
+              generated_at: str | None = None, flags: bool = False) -> "Briefing":
         """A briefing over the selected articles (of one or more collections): headline, key
-        points by topic, timeline, claims to watch; every point cited and verified."""
+        points by topic, timeline, claims to watch; every point cited and verified. `since`
+        and `until` are inclusive days as for `ask`. Errors name the filters as keywords
+        (`since='x'`), or as command-line flags (`--since 'x'`) when `flags`."""
         from bot import briefing
+        from bot.datefilter import flag_names, parse_range
 
+        since, until = parse_range(since, until, flag_names("since", "until", flags=flags))
         names = collections or [collection or self.settings.collection]
         stores = [self.store(n) for n in names]
         articles, notice = briefing.select_articles(stores, self.embedder.embed_query, since,
-                                                    until, topic, source)
+                                                    until, topic, source, flags)
         vectors: dict[str, np.ndarray] = {}
         for store in stores:
             missing = [a.article_id for a in articles if a.article_id not in vectors]
@@ -429,6 +442,19 @@ class Bot:
 
             raise ConfigError(f"mode {mode!r}: use 'llm' or 'extractive'")
         return mode or ("llm" if self.settings.llm_enabled else "extractive")
+
+
+def with_filters(filters: Filters | None, since: str | None, until: str | None,
+                 source: str | None) -> Filters | None:
+    """`filters` with the keyword filters of `ask` added; dates parsed (DateError names the
+    keyword)."""
+    if since is None and until is None and source is None:
+        return filters
+    from bot.datefilter import parse_range
+
+    base = filters or Filters()
+    first, last = parse_range(since or base.since, until or base.until)
+    return Filters(source=source or base.source, since=first, until=last)
 
 
 def _final(events: Iterator[AnswerDelta | AnswerDone]) -> Answer:

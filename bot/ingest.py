@@ -35,6 +35,10 @@ def load_paths(paths: Iterable[str | Path], settings: Settings,
             report.failed.append(IngestFailure(item.error.source, item.error.reason))
             continue
         assert item.path is not None
+        if item.skipped:
+            kind = item.path.suffix.lower()
+            report.skipped[kind] = report.skipped.get(kind, 0) + 1
+            continue
         try:
             articles.append(load_file(item.path, max_bytes))
         except LoadError as e:

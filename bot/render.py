@@ -44,11 +44,30 @@ def answer(console: Console, ans: Answer, show_timings: bool = False,
                 marks = "".join(f"[{n}]" for n in s.citations)
                 console.print(Text(s.text) + Text(f" {marks}", style="cyan"))
         console.print()
-        sources(console, ans.citations, ans.short_answer, quote_limit)
+        sources(console, ans.citations, ans.short_answer, quote_limit,
+                shown=[s.text for s in ans.statements])
     if ans.notice:
         console.print(Text(f"Note: {ans.notice}", style="dim"))
     if show_timings:
         console.print(Text(" · ".join(f"{k} {v:.0f} ms" for k, v in ans.timings_ms.items()), style="dim"))
+
+
+def answer_markdown(ans: Answer) -> str:
+    """An answer as Markdown with footnoted citations (`[^1]`), for pasting into notes."""
+    lines = [f"**{ans.question}**", ""]
+    if ans.refused:
+        lines += [ans.answer, ""]
+    else:
+        if ans.short_answer:
+            lines += [f"**Answer:** {ans.short_answer}", ""]
+        lines += [" ".join(s.text + "".join(f"[^{n}]" for n in s.citations) for s in ans.statements), ""]
+        said = {" ".join(s.text.split()) for s in ans.statements}
+        for c in ans.citations:  # the quote only where it is not the statement itself
+            quote = "" if " ".join(c.quote.split()) in said else f"\u201c{c.quote}\u201d \u2014 "
+            lines.append(f"[^{c.n}]: {quote}*{c.title}*, {location(c)}")
+    if ans.notice:
+        lines += ["", f"> Note: {ans.notice}"]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def streamed_answer(console: Console, events: Iterable[AnswerDelta | AnswerDone],
@@ -71,7 +90,10 @@ def streamed_answer(console: Console, events: Iterable[AnswerDelta | AnswerDone]
 
 
 def sources(console: Console, cites: list[Citation], highlight: str | None = None,
-            quote_limit: int | None = None) -> None:
+            quote_limit: int | None = None, shown: Iterable[str] = ()) -> None:
+    """The citations as footnotes. A quote that is word for word a statement in `shown` (the
+    text already printed above, as in an extractive summary) is not printed a second time."""
+    said = {" ".join(text.split()) for text in shown}
     if not cites:
         console.print(Text("No sources.", style="dim"))
         return
@@ -79,8 +101,10 @@ def sources(console: Console, cites: list[Citation], highlight: str | None = Non
     for c in cites:
         console.print(Text(f"[{c.n}] ", style="cyan") + Text(c.title, style="bold"))
         console.print(Text(f"    {location(c)}", style="dim"))
-        shown = c.quote if quote_limit is None else shorten(c.quote, quote_limit)
-        quote = Text(f'    "{shown}"', style="italic")
+        if " ".join(c.quote.split()) in said:
+            continue
+        quoted = c.quote if quote_limit is None else shorten(c.quote, quote_limit)
+        quote = Text(f'    "{quoted}"', style="italic")
         if highlight:
             quote.highlight_words([highlight], style="bold green")
         console.print(quote)

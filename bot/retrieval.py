@@ -39,6 +39,8 @@ class Filters:
             clauses.append({"published_ts": {"$gte": day_number(self.since)}})
         if self.until:
             clauses.append({"published_ts": {"$lte": day_number(self.until)}})
+            if not self.since:  # an undated article is -1: it is not "before" any day
+                clauses.append({"published_ts": {"$gte": 0}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -162,6 +162,7 @@ class IngestReport:
     failed: list[IngestFailure] = field(default_factory=list)
     chunks: int = 0
     notes: list[str] = field(default_factory=list)  # e.g. "page not fetched; used the feed's text"
+    skipped: dict[str, int] = field(default_factory=dict)  # unsupported files in folders, by suffix
 
     def merge(self, other: "IngestReport") -> None:
         self.added += other.added
@@ -170,6 +171,8 @@ class IngestReport:
         self.failed += other.failed
         self.chunks += other.chunks
         self.notes += other.notes
+        for kind, n in other.skipped.items():
+            self.skipped[kind] = self.skipped.get(kind, 0) + n
 
     def summary(self) -> str:
         return (
@@ -185,6 +188,7 @@ class IngestReport:
             "failed": [asdict(f) for f in self.failed],
             "chunks": self.chunks,
             "notes": self.notes,
+            "skipped": self.skipped,
         }
 
 

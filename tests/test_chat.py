@@ -223,9 +223,8 @@ TRANSCRIPT = """\
 North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed nation's technological advances in the development of hard-to-intercept weapons. [1]
 
 Sources
-[1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
+[1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
     seeds/000_f7985a03bbf30fbd.txt · chars 0–271
-    "North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed nation's technological advances in the development of hard-to-intercept weapons."
 
 > How long did they fly?
 (searched: How long did they fly? — North Korea missiles)
@@ -235,12 +234,10 @@ Thursday's firing was the sixth time North Korea has launched projectiles this y
 The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said. [2]
 
 Sources
-[1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
+[1] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
     seeds/000_f7985a03bbf30fbd.txt · chars 2474–2558
-    "Thursday's firing was the sixth time North Korea has launched projectiles this year."
-[2] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
+[2] North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
     seeds/000_f7985a03bbf30fbd.txt · chars 695–832
-    "The two cruise missiles flew for more than two and a half hours before hitting a target island in the Sea of Japan, the news agency said."
 
 > /history
 1. What range was claimed?
@@ -250,7 +247,7 @@ Sources
    → more than two and a half hours
 
 > /open 2
-North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed...
+North Korea test-fired two cruise missiles that hit a target 1,800 kilometers…
 {article_id} · seeds/000_f7985a03bbf30fbd.txt · chars 695–832 of 3112
 
 North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away on Tuesday, the official Korean Central News Agency reported Friday, raising concern over the nuclear-armed nation's technological advances in the development of hard-to-intercept weapons.

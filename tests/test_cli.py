@@ -51,7 +51,7 @@ def test_flags_override_env_and_config_masks_secrets(tmp_path):
     r = run_cli("--collection", "fromflag", "config", "--json", cwd=tmp_path,
                 env={"BOT_TOP_K": "9", "SLACK_BOT_TOKEN": "xoxb-test-secret"})
     shown = json.loads(r.stdout)
-    assert shown["BOT_COLLECTION"] == "fromflag" and shown["BOT_TOP_K"] == "9"
+    assert shown["BOT_COLLECTION"] == "fromflag" and shown["BOT_TOP_K"] == 9
     assert shown["OPENAI_API_KEY"] == "(set, hidden)"
     assert "sk-test-dotenv-secret" not in r.stdout + r.stderr
 
