@@ -272,8 +272,9 @@ def report(args, rows: list[dict], extras: dict) -> None:
     for r in rows:
         why.update(r["reasons"])
     ratio = [r["total_s"] / r["model_s"] for r in rows if r["model_s"] > 0]
-    print(f"\n#### {args.label}: {len(rows)} questions ({args.seeds} seed, {args.squad11} squad11 "
-          f"fold B, {args.squad20} squad20 fold B unanswerable), k={args.k}\n")
+    sets = Counter(r["set"] for r in rows)
+    print(f"\n#### {args.label}: {len(rows)} questions ({sets['seed']} seed, {sets['squad11']} squad11 "
+          f"fold B, {sets['squad20']} squad20 fold B unanswerable), k={args.k}\n")
     print("| measure | value |\n|---|---|")
     share = lambda a, b: f"{a}/{b} = {a / b:.2f}" if b else "n/a"  # noqa: E731
     print(f"| answerable answered through the model, every citation verified | {share(len(via), len(ans))} |")
