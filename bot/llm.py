@@ -1,21 +1,25 @@
 """The LLM answerer: an LCEL chain over any OpenAI-compatible chat model.
 
-    question ─▶ retrieve ─▶ numbered passages (one JSON object each) ─▶ prompt ─▶ ChatOpenAI
-             ─▶ structured reply: statements, each with citations {passage id, exact quote}
-             ─▶ Draft(statements + Quote(article_id, text, near=chunk start)) ─▶ core verifies
+    question ─▶ retrieve ─▶ numbered sentences (bot/sentence_ids.py, cut to fit the context)
+             ─▶ prompt ─▶ ChatOpenAI (max_tokens on every call)
+             ─▶ structured reply: statements, each citing sentence ids ("2.3")
+             ─▶ Draft(statements + Quote(article_id, exact sentence span)) ─▶ core verifies
 
-The model is asked for the `answer` tool call; a server that rejects tools (HTTP 400/422) is
-asked again for the same JSON in the message text, and a reply that ignores the tool and
-writes the JSON as text is read as well, so small local servers work too (BOT_LLM_OUTPUT pins
-one way). While the reply streams, the statements' text is parsed from the partial JSON and
-passed on as deltas: provisional text, shown before verification.
+The model is asked for the `answer` tool call; a server that rejects tools or tool_choice
+(HTTP 400/422) is asked again for the same JSON in the message text, and a reply that ignores
+the tool and writes the JSON as text (in a fence, in prose, as a tool call written out) is
+read as well, so small local servers work too (BOT_LLM_OUTPUT pins one way). While the reply
+streams, the statements' text is parsed from the partial JSON and passed on as deltas:
+provisional text, shown before verification. A reply cut off at max_tokens keeps its whole
+statements, with a notice.
 
-The model is never trusted: passages are JSON-escaped data it cannot break out of, nothing it
-writes is shown except statements whose quotes the shared verifier (bot/citations.py) finds in
-the cited passage's own article, and a statement citing figures its quotes do not contain is
-dropped here. Faults: a rejected key raises `LLMAuthError` (exit code 2); anything else that
-keeps the model from answering (unreachable, timed out, 429/5xx after the client's retries, a
-malformed reply) raises `LLMUnavailable`, on which the caller falls back to the extractive answer.
+The model is never trusted: sentences are JSON-escaped data it cannot break out of, nothing it
+writes is shown except statements backed by the sentences they cite (bot/guard.py) whose
+spans the shared verifier (bot/citations.py) finds in the stored article. Faults: a rejected
+key raises `LLMAuthError` (exit code 2); anything else that keeps the model from answering
+(unreachable: at once, no retries; timed out or 429/5xx after the client's retries; a
+malformed or cut-off reply) raises `LLMUnavailable`, on which the caller falls back to the
+extractive answer.
 """
 
 from __future__ import annotations
