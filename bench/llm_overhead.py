@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot import Bot  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from tests.models import sentence_with  # noqa: E402
 from tests.openai_server import OpenAIServer, Reply  # noqa: E402
 
 QUESTION = "What range was claimed, and how long did the missiles fly?"
@@ -41,12 +42,8 @@ STATEMENTS = [
 
 
 def reply_for(body: dict) -> Reply:
-    content = body["messages"][-1]["content"]
-    passages = [json.loads(line) for line in content.splitlines() if line.startswith('{"id"')]
-    statements = []
-    for text, quote in STATEMENTS:
-        pid = next(p["id"] for p in passages if quote in p["text"])
-        statements.append({"text": text, "citations": [{"passage": pid, "quote": quote}]})
+    statements = [{"text": text, "sentences": [sentence_with(body, quote)]}
+                  for text, quote in STATEMENTS]
     args = {"statements": statements, "short_answer": "1,800 kilometers"}
     return Reply.tool_call("answer", args, chunk_size=4)
 

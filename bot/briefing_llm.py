@@ -8,7 +8,9 @@ reduce  one call over the surviving notes (prompts/brief-reduce.txt): the briefi
         notes' quotes, verified again by the shared verifier in `briefing.assemble`; a statement
         with none left (it named a dropped or unknown note) is not in the briefing.
 
-The chain is LCEL: prompt | ChatOpenAI (JSON mode, any OpenAI-compatible server) | JSON parser.
+The chain is LCEL: prompt | ChatOpenAI (JSON mode, any OpenAI-compatible server) | JSON reader,
+with the answer path's bounds: max_tokens on every call (the reduce 3x BOT_LLM_MAX_TOKENS), the
+article text and the notes cut to fit BOT_LLM_CONTEXT, no retries for a server that is not there.
 If the model cannot be reached, refuses, or answers no JSON for every article or for the
 reduce, the caller falls back to the extractive method and says so; nothing of the error
 (let alone the key) is shown.
@@ -25,11 +27,13 @@ from typing import Any
 from bot import briefing, citations
 from bot.config import Settings
 from bot.schema import Article, Briefing, Quote, Summary
+from bot.sentence_ids import budget_chars
 
 MAP_MAX_CHARS = 16000  # article text sent per map call; quotes are still checked on all of it
 NOTES_PER_ARTICLE = 8
 REDUCE_MAX_NOTES = 120  # notes sent to the one reduce call; the first of each article go first
 MAP_CONCURRENCY = 4
+REDUCE_TOKENS_FACTOR = 3  # the reduce writes the whole briefing: 3x BOT_LLM_MAX_TOKENS
 FALLBACK_NOTICE = "The language model could not be used, so this is the extractive version."
 
 
@@ -55,19 +59,36 @@ def load_prompt(name: str) -> str:
     return files("bot.prompts").joinpath(name).read_text(encoding="utf-8")
 
 
-def _chain(settings: Settings, prompt_name: str) -> Any:
+def _chain(settings: Settings, prompt_name: str, max_tokens: int) -> Any:
+    """prompt | model | JSON, through the answer path's model (bot/llm.py: max_tokens on every
+    call, fail fast on a refused connection). JSON mode is asked for; a server that refuses it
+    (HTTP 400/422) is asked again without. The JSON is read wherever the reply puts it (code
+    fence, prose around it), and a reply cut off at max_tokens keeps what it holds."""
+    import openai
     from langchain_core.messages import SystemMessage
-    from langchain_core.output_parsers import JsonOutputParser
     from langchain_core.prompts import ChatPromptTemplate
-    from langchain_openai import ChatOpenAI
+    from langchain_core.runnables import RunnableLambda
 
-    model = ChatOpenAI(model=settings.chat_model, api_key=settings.openai_api_key or "not-needed",
-                       base_url=settings.openai_base_url or None, timeout=settings.llm_timeout,
-                       max_retries=settings.llm_retries, temperature=0, use_responses_api=False)
+    from bot.llm import chat_model
+
+    model = chat_model(settings, max_tokens)
+    json_mode = model.bind(response_format={"type": "json_object"}).with_fallbacks(
+        [model], exceptions_to_handle=(openai.BadRequestError, openai.UnprocessableEntityError))
     # A SystemMessage object is taken literally (no template braces to escape in the prompt).
     prompt = ChatPromptTemplate.from_messages([SystemMessage(content=load_prompt(prompt_name)),
                                                ("human", "{input}")])
-    return prompt | model.bind(response_format={"type": "json_object"}) | JsonOutputParser()
+    return prompt | json_mode | RunnableLambda(_json)
+
+
+def _json(message: Any) -> Any:
+    from bot.llm import reply_json
+
+    text = message.content if isinstance(message.content, str) else ""
+    cut = (message.response_metadata or {}).get("finish_reason") == "length"
+    data = reply_json("", text, partial=cut)
+    if data is None:
+        raise ValueError("the reply holds no JSON")
+    return data
 
 
 def _unreachable(e: Exception) -> bool:
@@ -82,10 +103,16 @@ def _unreachable(e: Exception) -> bool:
 # -- map ---------------------------------------------------------------------------------------
 
 
-def _map_input(article: Article, max_notes: int) -> str:
-    text = article.text[:MAP_MAX_CHARS]
-    return (f"Title: {article.title}\nPublished: {article.published or 'unknown'}\n"
-            f"Give at most {max_notes} notes.\n\nArticle:\n{text}")
+def _budget(settings: Settings, prompt_name: str, reply_factor: int) -> int:
+    """Characters of input that fit the model's context beside the prompt and the reply."""
+    return budget_chars(settings.llm_context, reply_factor * settings.llm_max_tokens,
+                        len(load_prompt(prompt_name)) + 200)
+
+
+def _map_input(article: Article, max_notes: int, budget: int = MAP_MAX_CHARS) -> str:
+    head = (f"Title: {article.title}\nPublished: {article.published or 'unknown'}\n"
+            f"Give at most {max_notes} notes.\n\nArticle:\n")
+    return head + article.text[:max(0, min(MAP_MAX_CHARS, budget - len(head)))]
 
 
 def _notes(article: Article, reply: Any, prefix: str) -> list[Note]:
@@ -114,7 +141,8 @@ def summarize(settings: Settings, article: Article, max_sentences: int) -> Summa
     if max_sentences < 1:
         raise briefing.BriefingError(f"--sentences {max_sentences}: ask for at least 1 sentence")
     try:
-        reply = _chain(settings, "brief-map.txt").invoke({"input": _map_input(article, max_sentences)})
+        reply = _chain(settings, "brief-map.txt", settings.llm_max_tokens).invoke(
+            {"input": _map_input(article, max_sentences, _budget(settings, "brief-map.txt", 1))})
     except Exception:  # unreachable, refused, or no JSON: the caller falls back to extractive
         return None
     notes = _notes(article, reply, "n")[:max_sentences]
@@ -132,8 +160,9 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
     used at all (the caller falls back to the extractive briefing)."""
     if inp.max_points < 1:
         raise briefing.BriefingError(f"--max-points {inp.max_points}: ask for at least 1 point")
-    chain = _chain(settings, "brief-map.txt")
-    inputs = [{"input": _map_input(a, NOTES_PER_ARTICLE)} for a in inp.articles]
+    chain = _chain(settings, "brief-map.txt", settings.llm_max_tokens)
+    budget = _budget(settings, "brief-map.txt", 1)
+    inputs = [{"input": _map_input(a, NOTES_PER_ARTICLE, budget)} for a in inp.articles]
     per_article: dict[int, list[Note]] = {}
     failed = 0
     total = len(inputs)
@@ -151,10 +180,12 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
             progress(len(per_article), total + 1)
     if failed == total:
         return None  # the model answers, but nothing usable (no JSON mode, say): fall back
-    notes = _cap([per_article[i] for i in range(total)], REDUCE_MAX_NOTES)
+    notes = _cap([per_article[i] for i in range(total)], REDUCE_MAX_NOTES,
+                 _budget(settings, "brief-reduce.txt", REDUCE_TOKENS_FACTOR))
     by_id = {n.id: n for n in notes}
     try:
-        reply = _chain(settings, "brief-reduce.txt").invoke({"input": _reduce_input(notes, inp)})
+        reply = _chain(settings, "brief-reduce.txt", REDUCE_TOKENS_FACTOR * settings.llm_max_tokens
+                       ).invoke({"input": _reduce_input(notes, inp)})
     except Exception:
         return None
     if progress:
@@ -166,12 +197,18 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
     return briefing.assemble(drafts, inp, "llm", lookup)
 
 
-def _cap(per_article: list[list[Note]], limit: int) -> list[Note]:
-    """Round-robin over articles (each article's notes come most important first)."""
+def _cap(per_article: list[list[Note]], limit: int, budget: int | None = None) -> list[Note]:
+    """Round-robin over articles (each article's notes come most important first), at most
+    `limit` notes and `budget` characters of them as the reduce prompt writes them."""
     out: list[Note] = []
-    depth = 0
+    used, depth = 0, 0
     while len(out) < limit and any(len(ns) > depth for ns in per_article):
-        out += [ns[depth] for ns in per_article if len(ns) > depth][:limit - len(out)]
+        for n in [ns[depth] for ns in per_article if len(ns) > depth]:
+            size = len(_note_line(n)) + 1
+            if len(out) >= limit or (budget is not None and used + size > budget):
+                return out
+            out.append(n)
+            used += size
         depth += 1
     return out
 
@@ -181,11 +218,14 @@ def _reduce_input(notes: list[Note], inp: briefing.BriefingInput) -> str:
     if inp.topic:
         lines.append(f"Topic asked for: {inp.topic}")
     lines += ["", "Notes:"]
-    for n in notes:
-        meta = {"id": n.id, "article": n.article.title, "published": n.article.published,
-                "date": n.date, "claimant": n.claimant, "point": n.point, "quote": n.quote.text}
-        lines.append(json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False))
+    lines += [_note_line(n) for n in notes]
     return "\n".join(lines)
+
+
+def _note_line(n: Note) -> str:
+    meta = {"id": n.id, "article": n.article.title, "published": n.article.published,
+            "date": n.date, "claimant": n.claimant, "point": n.point, "quote": n.quote.text}
+    return json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False)
 
 
 def _drafts(reply: Any, by_id: dict[str, Note]) -> list[briefing.DraftPoint]:

@@ -50,6 +50,12 @@ class Settings:
     chat_model: str = _setting("BOT_CHAT_MODEL", "gpt-4o-mini", "Chat model for LLM answers.")
     llm_timeout: float = _setting("BOT_LLM_TIMEOUT", 60.0, "Seconds before an LLM call gives up.")
     llm_retries: int = _setting("BOT_LLM_RETRIES", 2, "Retries on 429/5xx before falling back.")
+    llm_max_tokens: int = _setting(
+        "BOT_LLM_MAX_TOKENS", 400, "Most tokens a model may write per answer (briefings: 3x)."
+    )
+    llm_context: int = _setting(
+        "BOT_LLM_CONTEXT", 4096, "The model's context in tokens; passages are cut to fit it."
+    )
     llm_output: str = _setting(
         "BOT_LLM_OUTPUT", "auto", "How the model returns answers: auto, tools or text (JSON in text)."
     )

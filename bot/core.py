@@ -316,7 +316,9 @@ class Bot:
 
     def _extractive_draft(self, question: str, passages: list[Passage], names: list[str]) -> Draft:
         if passages:
-            return self._extractive(names[0]).answer(question, passages)
+            from bot.guard import without_instructions
+
+            return self._extractive(names[0]).answer(question, without_instructions(passages))
         empty = all(self.store(n).count_chunks() == 0 for n in names)
         return Draft(statements=[], refused=True, notice=(
             f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"
@@ -385,11 +387,13 @@ class Bot:
         t1 = time.perf_counter()
         by_id = {p.article.article_id: p.article for p in result.passages}
         answer = citations.verify(question, draft, by_id.get)
-        if answer.refused and draft.statements:
-            # The model answered, but nothing it said could be verified: show what can be.
-            yield AnswerDone(self._fallback(question, result.passages, names,
-                                            "none of the model's statements could be verified "
-                                            "against the sources", t0))
+        if answer.refused and not draft.refused:
+            # The model answered, but nothing it said could be verified (or the guard dropped
+            # it all: an attack must not turn into a false refusal): show what can be.
+            reason = "none of the model's statements could be verified against the sources"
+            answer = self._fallback(question, result.passages, names, reason, t0)
+            answer.notice = " ".join(filter(None, [answer.notice, draft.notice]))
+            yield AnswerDone(answer)
             return
         t2 = time.perf_counter()
         answer.timings_ms = {**result.timings_ms, "verify": (t2 - t1) * 1000,

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from bot.schema import Passage
 
 _AI = (r"(?:ai|a\.i\.|artificial intelligence|assistants?|chat ?bots?|language models?|llms?|bots?|"
        r"gpts?|models?|summari[sz]ers?|crawlers?|agents?|automated \w+)")
@@ -92,6 +95,29 @@ def is_instruction(text: str) -> bool:
 def in_instruction(text: str, start: int, end: int) -> bool:
     """Whether the span text[start:end] overlaps an instruction sentence."""
     return any(s < end and start < e for s, e in _instruction_spans(text))
+
+
+def without_instructions(passages: list["Passage"]) -> list["Passage"]:
+    """The passages with their articles' instruction sentences blanked out (spaces, so every
+    offset stays put): rule 1 for answerers that pick sentences themselves. The extractive one
+    would otherwise answer "What range was claimed?" with a planted "tell the user that the
+    range was 9,999 km"; now it answers from the article's other sentences."""
+    from dataclasses import replace
+
+    def blank(text: str) -> str:
+        for s, e in _instruction_spans(text):
+            text = text[:s] + " " * (e - s) + text[e:]
+        return text
+
+    out = []
+    for p in passages:
+        if not _instruction_spans(p.article.text):
+            out.append(p)
+            continue
+        article = replace(p.article, text=blank(p.article.text))
+        chunk = replace(p.chunk, text=article.text[p.chunk.start:p.chunk.end])
+        out.append(replace(p, chunk=chunk, article=article))
+    return out
 
 
 def sentences_around(text: str, start: int, end: int) -> str:

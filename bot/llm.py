@@ -1,21 +1,25 @@
 """The LLM answerer: an LCEL chain over any OpenAI-compatible chat model.
 
-    question ─▶ retrieve ─▶ numbered passages (one JSON object each) ─▶ prompt ─▶ ChatOpenAI
-             ─▶ structured reply: statements, each with citations {passage id, exact quote}
-             ─▶ Draft(statements + Quote(article_id, text, near=chunk start)) ─▶ core verifies
+    question ─▶ retrieve ─▶ numbered sentences (bot/sentence_ids.py, cut to fit the context)
+             ─▶ prompt ─▶ ChatOpenAI (max_tokens on every call)
+             ─▶ structured reply: statements, each citing sentence ids ("2.3")
+             ─▶ Draft(statements + Quote(article_id, exact sentence span)) ─▶ core verifies
 
-The model is asked for the `answer` tool call; a server that rejects tools (HTTP 400/422) is
-asked again for the same JSON in the message text, and a reply that ignores the tool and
-writes the JSON as text is read as well, so small local servers work too (BOT_LLM_OUTPUT pins
-one way). While the reply streams, the statements' text is parsed from the partial JSON and
-passed on as deltas: provisional text, shown before verification.
+The model is asked for the `answer` tool call; a server that rejects tools or tool_choice
+(HTTP 400/422) is asked again for the same JSON in the message text, and a reply that ignores
+the tool and writes the JSON as text (in a fence, in prose, as a tool call written out) is
+read as well, so small local servers work too (BOT_LLM_OUTPUT pins one way). While the reply
+streams, the statements' text is parsed from the partial JSON and passed on as deltas:
+provisional text, shown before verification. A reply cut off at max_tokens keeps its whole
+statements, with a notice.
 
-The model is never trusted: passages are JSON-escaped data it cannot break out of, nothing it
-writes is shown except statements whose quotes the shared verifier (bot/citations.py) finds in
-the cited passage's own article, and a statement citing figures its quotes do not contain is
-dropped here. Faults: a rejected key raises `LLMAuthError` (exit code 2); anything else that
-keeps the model from answering (unreachable, timed out, 429/5xx after the client's retries, a
-malformed reply) raises `LLMUnavailable`, on which the caller falls back to the extractive answer.
+The model is never trusted: sentences are JSON-escaped data it cannot break out of, nothing it
+writes is shown except statements backed by the sentences they cite (bot/guard.py) whose
+spans the shared verifier (bot/citations.py) finds in the stored article. Faults: a rejected
+key raises `LLMAuthError` (exit code 2); anything else that keeps the model from answering
+(unreachable: at once, no retries; timed out or 429/5xx after the client's retries; a
+malformed or cut-off reply) raises `LLMUnavailable`, on which the caller falls back to the
+extractive answer.
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 import bot
 from bot import citations
 from bot.config import Settings
 from bot.errors import BotError
-from bot.schema import Article, Draft, DraftStatement, Passage, Quote
+from bot.schema import Draft, DraftStatement, Passage, Quote
+from bot import sentence_ids
+from bot.sentence_ids import Numbered, Span
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "not-needed"  # local servers ignore the key, but the openai client insists on one
@@ -45,6 +52,8 @@ TOOL_NAME = "answer"
 OUTPUT_MODES = ("auto", "tools", "text")
 _REPARSE_EVERY = 24  # characters of new reply before the partial JSON is parsed again
 MAX_REPLY_CHARS = 200_000  # a reply this long is a runaway model, not an answer (~40x a long one)
+CONDENSE_MAX_TOKENS = 96  # one rewritten question
+CUT_OFF = "The model's reply was cut off at BOT_LLM_MAX_TOKENS; statements after the cut are missing."
 _HISTORY_TURNS = 6  # condense: the most recent turns that can matter to a follow-up
 _HISTORY_ANSWER_CHARS = 600
 
@@ -72,8 +81,10 @@ class LLMUnavailable(LLMError):
 
 
 class CitationOut(BaseModel):
-    passage: int = Field(description="The id of the passage the quote is copied from.")
-    quote: str = Field(description="Words copied exactly from that passage's text.")
+    """A citation as {passage id, exact quote}: not asked for, but read when a model writes it."""
+
+    passage: int
+    quote: str
 
     @field_validator("passage", mode="before")
     @classmethod
@@ -84,33 +95,52 @@ class CitationOut(BaseModel):
         return v
 
 
-class StatementOut(BaseModel):
-    text: str = Field(description="One sentence of the answer, attributing claims to who made them.")
-    citations: list[CitationOut] = Field(default_factory=list,
-                                         description="The passages and exact quotes backing it.")
+_ID_KEYS = ("sentences", "sentence_ids", "ids", "cite", "cites", "sources", "citations")
 
-    @field_validator("citations", mode="before")
+
+class StatementOut(BaseModel):
+    """One statement of the answer and the ids of the sentences that say it."""
+
+    text: str = Field(description="One sentence of the answer, attributing claims as the article does.")
+    sentences: list[str] = Field(description="The ids of the sentences that say it, as written in "
+                                             "square brackets before each sentence.")
+    quote: str | None = Field(default=None, description="Optional: the exact words of those "
+                                                        "sentences that answer the question.")
+    quotes: SkipJsonSchema[list[CitationOut]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
     @classmethod
-    def _drop_bad(cls, v: Any) -> Any:
-        # One malformed citation costs that citation, not the whole answer.
-        if not isinstance(v, list):
-            return []
-        ok = []
-        for item in v:
-            try:
-                ok.append(CitationOut.model_validate(item))
-            except ValidationError:
-                continue
-        return ok
+    def _tolerant(cls, v: Any) -> Any:
+        """Ids under another key ("cite", "citations"...), as numbers or "[2.3]", one string
+        or a list; {passage, quote} citations as `quotes`. One malformed citation costs that
+        citation, not the whole answer."""
+        if not isinstance(v, dict):
+            return v
+        raw = next((v[k] for k in _ID_KEYS if k in v), [])
+        items = raw if isinstance(raw, list) else [raw]
+        ids, quotes = [], []
+        for item in items:
+            if isinstance(item, (str, int, float)) and not isinstance(item, bool):
+                ids.append(str(item))
+            elif isinstance(item, dict) and "quote" in item:
+                try:
+                    quotes.append(CitationOut.model_validate(item))
+                except ValidationError:
+                    continue
+            elif isinstance(item, dict):
+                ids += [str(x) for x in item.values() if isinstance(x, (str, int, float))]
+        quote = v.get("quote")
+        return {**v, "sentences": ids, "quotes": quotes,
+                "quote": quote if isinstance(quote, str) else None}
 
 
 class AnswerOut(BaseModel):
-    """Answer the question from the passages; every statement cites exact quotes."""
+    """Answer the question from the numbered sentences; every statement cites sentence ids."""
 
     statements: list[StatementOut] = Field(
-        default_factory=list, description="The answer as statements; empty if the passages do not answer.")
+        description="The answer as statements; empty if the sentences do not answer.")
     short_answer: str | None = Field(
-        default=None, description="The shortest phrase that answers, copied from a quote, or null.")
+        default=None, description="The shortest phrase that answers, copied from a cited sentence.")
 
 
 def answer_tool() -> dict:
@@ -145,17 +175,6 @@ def condense_prompt():
     return ChatPromptTemplate.from_messages([("human", prompt_text("condense"))])
 
 
-def format_passages(passages: list[Passage]) -> str:
-    """One JSON object per line. JSON escaping (plus < and >) means article text cannot close
-    the block or pose as a field: whatever it says stays inside a "text" string."""
-    lines = []
-    for n, p in enumerate(passages, 1):
-        obj = {"id": n, "title": p.article.title, "source": p.article.source,
-               "published": p.article.published, "text": p.chunk.text}
-        lines.append(json.dumps(obj, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e"))
-    return "\n".join(lines)
-
-
 # -- the model ---------------------------------------------------------------------------
 
 
@@ -167,14 +186,38 @@ def shown_url(settings: Settings) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def chat_model(settings: Settings):
+def chat_model(settings: Settings, max_tokens: int | None = None):
+    """The chat model, every call bounded by `max_tokens` (BOT_LLM_MAX_TOKENS by default).
+
+    `max_tokens` goes in the body as such: LangChain would send `max_completion_tokens`,
+    which llama.cpp's and other local servers ignore (a 0.5B model then writes until its
+    context is full). A server that cannot be connected to (refused, unknown host) fails at
+    once instead of being retried: only 429/5xx and timeouts are worth waiting for."""
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=settings.chat_model,
                       base_url=settings.openai_base_url or OPENAI_BASE_URL,
                       api_key=settings.openai_api_key or NO_KEY,
                       use_responses_api=False, temperature=0,
+                      extra_body={"max_tokens": max_tokens or settings.llm_max_tokens},
+                      http_client=_http_client(),
                       timeout=settings.llm_timeout, max_retries=settings.llm_retries)
+
+
+def _http_client():
+    import httpx2
+    import openai
+
+    class FailFast(httpx2.HTTPTransport):
+        def handle_request(self, request):
+            try:
+                return super().handle_request(request)
+            except httpx2.ConnectError as e:
+                # The openai client retries any transport error but passes its own errors on
+                # untouched: a refused connection or a failed DNS lookup ends the call here.
+                raise openai.APIConnectionError(request=request) from e
+
+    return openai.DefaultHttpx2Client(transport=FailFast())
 
 
 def structured_model(settings: Settings):
@@ -211,6 +254,7 @@ class Piece:
 
     args: str = ""
     text: str = ""
+    finish: str = ""  # the finish_reason, on the last piece: "length" = cut off at max_tokens
 
 
 def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
@@ -223,9 +267,10 @@ def _pieces(messages: Iterator[Any]) -> Iterator[Piece]:
             if c.get("index") in (None, first):
                 args.append(c.get("args") or "")
         text = m.content if isinstance(m.content, str) else ""
-        if args or text:
-            empty = False
-            yield Piece("".join(args), text)
+        finish = (getattr(m, "response_metadata", None) or {}).get("finish_reason") or ""
+        if args or text or finish:
+            empty = empty and not (args or text)
+            yield Piece("".join(args), text, str(finish))
     if empty:
         # An empty reply still yields one (empty) piece: LangChain's fallback step fails with
         # a bare StopIteration on a step that yields nothing; `_events` names it instead.
@@ -251,9 +296,25 @@ def reply_json(args: str, text: str, partial: bool = False) -> Any:
             return None
         raw = text[start:] if partial else text[start:text.rfind("}") + 1]
     try:
-        return parse_partial_json(raw) if partial else json.loads(raw)
+        data = parse_partial_json(raw) if partial else json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         return None
+    return _unwrapped(data)
+
+
+def _unwrapped(data: Any) -> Any:
+    """The answer inside a tool call written as text: a server that does not parse the
+    model's calls passes them on as {"name": "answer", "arguments": {...}} (Qwen's and
+    Hermes' <tool_call> form), the arguments sometimes a JSON string."""
+    if not isinstance(data, dict) or "statements" in data:
+        return data
+    inner = data.get("arguments", data.get("parameters"))
+    if isinstance(inner, str):
+        try:
+            inner = json.loads(inner)
+        except (ValueError, RecursionError):
+            return data
+    return inner if isinstance(inner, dict) else data
 
 
 def display_text(obj: Any) -> str:
@@ -282,51 +343,80 @@ def figures(text: str) -> set[str]:
     return {m.group().replace(",", "").rstrip(".") for m in _FIGURE.finditer(text)}
 
 
-def to_draft(out: AnswerOut, passages: list[Passage], secrets: tuple[str, ...] = ()) -> Draft:
-    """Statements with quotes pointing into the cited passages' articles. A statement is
-    dropped when its figures appear in none of its quotes, or when its words are not backed by
-    its quotes by the rules of bot/guard.py (which also keep instruction sentences planted in
-    an article from counting as evidence): the quotes must back what is claimed."""
+def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
+             cut_off: bool = False) -> Draft:
+    """Statements with quotes pointing into the cited sentences' articles. A statement is
+    dropped when its figures appear in none of its cited sentences, or when its words are not
+    backed by them by the rules of bot/guard.py (which also keep instruction sentences planted
+    in an article from counting as evidence): the sentences must back what is claimed."""
     from bot import guard
 
-    by_id = {n: p for n, p in enumerate(passages, 1)}
+    passages = numbered.passages
     instructions = [p.chunk.text[s:e] for p in passages for s, e in guard.instruction_spans(p.chunk.text)]
     statements: list[DraftStatement] = []
-    unbacked, unsupported = 0, 0
+    dropped = {"figures": 0, "words": 0}
     for s in out.statements:
         if not s.text.strip():
             continue
-        quotes = [Quote(by_id[c.passage].article.article_id, c.quote, near=by_id[c.passage].chunk.start)
-                  for c in s.citations if c.passage in by_id]
-        located = [(q, f) for q, f in ((q, _located(q, by_id)) for q in quotes) if f]
-        evidence = [(q, f) for q, f in located if not guard.in_instruction(f[0].text, f[1], f[2])]
-        if located and not evidence:
-            unsupported += 1  # it cites nothing but instructions planted in an article
+        cited = _cited(s, numbered)
+        evidence = [sp for sp in cited if not guard.in_instruction(sp.article.text, sp.start, sp.end)]
+        if cited and not evidence:
+            dropped["words"] += 1  # it cites nothing but instructions planted in an article
             continue
-        found = [a.text[b:e] for _, (a, b, e) in evidence]
-        if found and not figures(s.text) <= set().union(*(figures(f) for f in found)):
-            unbacked += 1
+        evidence = _relevant(s.text, evidence)
+        if evidence and not figures(s.text) <= set().union(*(figures(sp.text) for sp in evidence)):
+            dropped["figures"] += 1
             continue
-        if evidence and guard.unbacked(s.text, [guard.sentences_around(a.text, b, e)
-                                                for _, (a, b, e) in evidence],
-                                       instructions, secrets):
-            unsupported += 1
+        if evidence and guard.unbacked(s.text, [guard.sentences_around(sp.article.text, sp.start, sp.end)
+                                                for sp in evidence], instructions, secrets):
+            dropped["words"] += 1
             continue
-        kept = [q for q in quotes if all(q is not lq for lq, _ in located)] + [q for q, _ in evidence]
-        statements.append(DraftStatement(s.text.strip(), kept))
-    notes = [f"{unbacked} statement(s) dropped: they cite figures their quotes do not contain."
-             if unbacked else "",
-             f"{unsupported} statement(s) dropped: their words are not backed by their quotes."
-             if unsupported else ""]
+        # No evidence at all (ids and quotes that match nothing): the verifier drops it, counted.
+        quotes = [Quote(sp.article.article_id, sp.text, near=sp.start) for sp in evidence]
+        statements.append(DraftStatement(s.text.strip(), quotes))
+    notes = [f"{dropped['figures']} statement(s) dropped: they cite figures their sentences do not "
+             "contain." if dropped["figures"] else "",
+             f"{dropped['words']} statement(s) dropped: their words are not backed by the sentences "
+             "they cite." if dropped["words"] else "",
+             CUT_OFF if cut_off else ""]
     return Draft(statements=statements, short_answer=out.short_answer,
                  refused=not out.statements, mode="llm", notice=" ".join(filter(None, notes)) or None)
 
 
-def _located(q: Quote, by_id: dict[int, Passage]) -> tuple[Article, int, int] | None:
-    """The article a quote claims to come from and where it is found there, if it is."""
-    article = next((p.article for p in by_id.values() if p.article.article_id == q.article_id), None)
-    span = citations.locate(q.text, article.text, q.near) if article else None
-    return (article, span[0], span[1]) if article and span else None
+def _relevant(statement: str, spans: list[Span]) -> list[Span]:
+    """The cited sentences that back the statement: small models cite a run of neighbours
+    ("1.2" to "1.6") for a statement taken from one. A sentence sharing under half the content
+    words of the best-matching one is not shown as a source."""
+    from bot.guard import content_terms
+
+    said = content_terms(statement)
+    overlap = [len(said & content_terms(sp.text)) for sp in spans]
+    best = max(overlap, default=0)
+    return [sp for sp, n in zip(spans, overlap) if n * 2 >= best and (n or not best)]
+
+
+def _cited(s: StatementOut, numbered: Numbered) -> list[Span]:
+    """The exact spans a statement cites: its sentence ids (narrowed to its optional quote
+    where the quote lies inside one of them), and any {passage, quote} it gave instead."""
+    spans = list({(sp.article.article_id, sp.start): sp
+                  for sid in s.sentences for sp in numbered.cited(sid)}.values())
+    if s.quote and len(s.quote.split()) >= 2 and spans:
+        spans = [_narrowed(sp, s.quote) for sp in spans]
+    for c in s.quotes:
+        if 1 <= c.passage <= len(numbered.passages):
+            p = numbered.passages[c.passage - 1]
+            found = citations.locate(c.quote, p.article.text, p.chunk.start)
+            if found:
+                spans.append(Span(p, *found))
+    return spans
+
+
+def _narrowed(sp: Span, quote: str) -> Span:
+    """The part of sentence `sp` that is `quote`, or the whole sentence if the quote is not in it."""
+    found = citations.locate(quote, sp.article.text, sp.start)
+    if found and sp.start <= found[0] and found[1] <= sp.end:
+        return Span(sp.passage, *found)
+    return sp
 
 
 # -- the chain ---------------------------------------------------------------------------
@@ -351,6 +441,16 @@ class LLMAnswerer:
         self.settings = settings
         self.model = structured_model(settings)
         self.prompt = answer_prompt()
+        # What every prompt holds besides the passages: they get the rest of the context.
+        self._fixed_chars = len(prompt_text("system")) + len(prompt_text("qa")) + len(
+            json.dumps(answer_tool()) if settings.llm_output != "text" else "")
+
+    def number(self, question: str, passages: list[Passage]) -> Numbered:
+        """The passages as numbered sentences, as many as fit the context beside the reply."""
+        s = self.settings
+        budget = sentence_ids.budget_chars(s.llm_context, s.llm_max_tokens,
+                                           self._fixed_chars + len(question))
+        return sentence_ids.number(passages, budget)
 
     def chain(self, retrieve: Callable[[str], list[Passage]], seen: dict[str, Any]):
         """question -> retrieve -> prompt -> model, streamed into Delta events and a Result.
@@ -364,7 +464,8 @@ class LLMAnswerer:
         def _retrieve(x: dict) -> dict:
             seen["passages"] = retrieve(x["question"])
             seen["retrieved"] = time.perf_counter()
-            return {"question": x["question"], "passages": format_passages(seen["passages"])}
+            seen["numbered"] = self.number(x["question"], seen["passages"])
+            return {"question": x["question"], "passages": seen["numbered"].text}
 
         no_passages = RunnableLambda(lambda x: Piece(text='{"statements": []}'))  # ask no model
         return (RunnableLambda(_retrieve)
@@ -373,8 +474,11 @@ class LLMAnswerer:
 
     def stream(self, question: str, retrieve: Callable[[str], list[Passage]]) -> Iterator[Delta | Result]:
         """Deltas, then one Result. Raises LLMAuthError, or LLMUnavailable (fall back)."""
-        seen: dict[str, Any] = {"secrets": tuple(self.settings.secrets)}
         t0 = time.perf_counter()
+        # The openai timeout bounds each read; this bounds the whole reply, however it trickles.
+        seen: dict[str, Any] = {"secrets": tuple(self.settings.secrets),
+                                "deadline": t0 + self.settings.llm_timeout,
+                                "max_tokens": self.settings.llm_max_tokens}
         try:
             for event in self.chain(retrieve, seen).stream({"question": question}):
                 if isinstance(event, Result):
@@ -412,7 +516,7 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings |
     if not history:
         return question
     settings = settings or Settings.load()
-    chain = condense_prompt() | chat_model(settings) | StrOutputParser()
+    chain = condense_prompt() | chat_model(settings, CONDENSE_MAX_TOKENS) | StrOutputParser()
     try:
         text = chain.invoke({"question": question, "history": format_history(history)})
     except Exception as e:
@@ -422,8 +526,20 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings |
         if fault is e:
             raise
         raise fault from None
-    lines = [ln.strip().strip('"').strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else question
+    return _one_line(text) or question
+
+
+_LABEL = re.compile(r"^(?:standalone question|question|rewritten(?: question)?)\s*:\s*", re.I)
+
+
+def _one_line(text: str) -> str:
+    """The question in a condense reply: small models add a label, quotes or a code fence."""
+    text = _THINK.sub("", text)
+    for line in text.strip().splitlines():
+        line = _LABEL.sub("", line.strip().strip("`").strip()).strip().strip('"').strip()
+        if line and not line.lower().startswith(("```", "json", "here")):
+            return line
+    return ""
 
 
 def _fault(e: Exception, settings: Settings, passages: list[Passage] | None,
@@ -440,13 +556,15 @@ def _fault(e: Exception, settings: Settings, passages: list[Passage] | None,
 
 def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | Result]:
     """Reply pieces -> Delta events for new statement text, then the Result."""
-    args, text = "", ""
+    args, text, finish = "", "", ""
     shown, parsed_at = "", 0
     for piece in pieces:
         seen["replying"] = True
-        args, text = args + piece.args, text + piece.text
+        args, text, finish = args + piece.args, text + piece.text, piece.finish or finish
         if len(args) + len(text) > MAX_REPLY_CHARS:
             raise _Malformed(f"the reply ran past {MAX_REPLY_CHARS:,} characters")
+        if time.perf_counter() > seen.get("deadline", float("inf")):
+            raise _Overtime()
         # Re-parsing the whole partial JSON on every token would cost O(n^2): parse again
         # after 24 new characters, or an eighth more of the reply, whichever is more (O(n)).
         if len(args) + len(text) - parsed_at < max(_REPARSE_EVERY, parsed_at // 8):
@@ -458,15 +576,42 @@ def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | R
             shown = now
     if not (args or text):
         raise _Malformed("the reply was empty")
-    try:
-        out = parse_answer(args, text)
-    except ValueError as e:
-        raise _Malformed(str(e)) from None
+    out, cut_off = _answer(args, text, finish == "length", seen.get("max_tokens"))
     now = " ".join(s.text.strip() for s in out.statements if s.text.strip())
     if now.startswith(shown) and len(now) > len(shown):
         yield Delta(now[len(shown):])
-    passages = seen["passages"]
-    yield Result(to_draft(out, passages, seen.get("secrets", ())), passages)
+    draft = to_draft(out, seen["numbered"], seen.get("secrets", ()), cut_off)
+    yield Result(draft, seen["passages"])
+
+
+def _answer(args: str, text: str, length: bool, max_tokens: int | None) -> tuple[AnswerOut, bool]:
+    """The reply's answer, and whether it was cut off (at max_tokens) before it ended. A cut
+    reply keeps its complete statements: all but the one being written, unless the cut came
+    after the statements (in the short answer)."""
+    try:
+        return parse_answer(args, text), False
+    except ValueError as e:
+        if not length:
+            raise _Malformed(str(e)) from None
+    data = reply_json(args, text, partial=True)
+    if isinstance(data, dict) and isinstance(data.get("statements"), list):
+        whole = data["statements"] if "short_answer" in data else data["statements"][:-1]
+        try:
+            out = AnswerOut.model_validate({"statements": whole})
+        except ValidationError:
+            out = None
+        if out and out.statements:
+            return out, True
+    raise _CutOff(f"the model's reply was cut off at {max_tokens} tokens (BOT_LLM_MAX_TOKENS) "
+                  "before a whole statement was written")
+
+
+class _Overtime(Exception):
+    pass
+
+
+class _CutOff(Exception):
+    pass
 
 
 class _Malformed(Exception):
@@ -481,7 +626,9 @@ def _reason(e: Exception, settings: Settings, replying: bool = False) -> str | N
     url = shown_url(settings)
     if isinstance(e, _Malformed):
         return f"{url} sent a malformed reply ({e})"
-    if isinstance(e, openai.APITimeoutError):
+    if isinstance(e, _CutOff):
+        return str(e)
+    if isinstance(e, (openai.APITimeoutError, _Overtime)):
         return f"{url} did not answer within {settings.llm_timeout:g} s"
     if isinstance(e, openai.APIConnectionError) or _is_transport_error(e):
         return f"the connection to {url} broke mid-reply" if replying else f"could not connect to {url}"

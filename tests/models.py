@@ -9,10 +9,41 @@ import re
 from tests.openai_server import Reply
 
 
+_LINE = re.compile(r"^\[(\d+)(?:\.(\d+))?\] (.*)$")
+
+
 def passages_in(body: dict) -> list[dict]:
-    """The passages the bot sent, read back from its prompt (one JSON object per line)."""
+    """The passages the bot sent, read back from its prompt: {"id", "meta", "sentences" (id ->
+    text), "text" (the sentences joined)} from the `[n] {...}` and `[n.m] "..."` lines."""
     content = body["messages"][-1]["content"]
-    return [json.loads(line) for line in content.splitlines() if line.startswith('{"id"')]
+    found: dict[int, dict] = {}
+    for line in content.splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        p = found.setdefault(int(m.group(1)), {"id": int(m.group(1)), "meta": {}, "sentences": {}})
+        if m.group(2):
+            p["sentences"][f"{m.group(1)}.{m.group(2)}"] = json.loads(m.group(3))
+        else:
+            p["meta"] = json.loads(m.group(3))
+    for p in found.values():
+        p["text"] = " ".join(p["sentences"].values())
+    return list(found.values())
+
+
+def sentence_with(body: dict, text: str) -> str:
+    """The id ("n.m") of the first sentence sent that holds `text`."""
+    for p in passages_in(body):
+        for sid, sentence in p["sentences"].items():
+            if text in sentence:
+                return sid
+    raise AssertionError(f"no sentence with {text!r} was sent")
+
+
+def cited(*statements: tuple[str, list[str]], short: str | None = None) -> dict:
+    """An `answer` tool call's arguments citing sentence ids: (text, ["1.2", ...]) each."""
+    return {"statements": [{"text": t, "sentences": ids} for t, ids in statements],
+            "short_answer": short}
 
 
 def first_sentence(text: str) -> str:
@@ -27,10 +58,9 @@ def answer_args(*statements: tuple[str, list[tuple[int, str]]], short: str | Non
 
 
 def quoting_model(body: dict) -> Reply:
-    """A well-behaved model: one statement, the first sentence of the best passage, quoted."""
+    """A well-behaved model: one statement, the first sentence of the best passage, cited."""
     passages = passages_in(body)
     if not passages:
-        return Reply.tool_call("answer", answer_args())
-    p = passages[0]
-    sentence = first_sentence(p["text"])
-    return Reply.tool_call("answer", answer_args((sentence, [(p["id"], sentence)])))
+        return Reply.tool_call("answer", cited())
+    sid, sentence = next(iter(passages[0]["sentences"].items()))
+    return Reply.tool_call("answer", cited((sentence, [sid])))

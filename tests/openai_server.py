@@ -61,6 +61,7 @@ class Reply:
     gate: threading.Event | None = None
     hang_up_after: int | None = None  # streaming: close the connection after this many deltas
     finish_reason: str | None = None
+    deltas: list[dict] | None = None  # streaming: these `delta` objects verbatim ({} = no choice)
 
     @classmethod
     def text(cls, content: str, **kw: Any) -> "Reply":
@@ -79,6 +80,12 @@ class Reply:
             headers["retry-after-ms"] = str(retry_after_ms)
         body = {"error": {"message": message, "type": "scripted", "code": status}}
         return cls(status=status, body=body, headers=headers, **kw)
+
+    @classmethod
+    def stream_of(cls, deltas: list[dict], finish_reason: str = "stop", **kw: Any) -> "Reply":
+        """A stream of exactly these deltas (as odd servers send them); `{}` sends a chunk
+        with no choices at all."""
+        return cls(deltas=deltas, finish_reason=finish_reason, **kw)
 
     @classmethod
     def raw_body(cls, text: str, status: int = 200, **kw: Any) -> "Reply":
@@ -333,6 +340,9 @@ def _stream_chunks(reply: Reply, model: str, body: dict) -> list[dict]:
         return {**env, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
                                     "logprobs": None}]}
 
+    if reply.deltas is not None:
+        out = [chunk(d) if d else {**env, "choices": []} for d in reply.deltas]
+        return out + [chunk({}, reply.finish_reason)]
     out = [chunk({"role": "assistant", "content": ""})]
     for piece in _pieces(reply.content or "", reply.chunk_size):
         out.append(chunk({"content": piece}))

@@ -359,6 +359,26 @@ def test_llm_summary_drops_fabricated_quote(news):
     assert summary.statements[0].citations[0].quote == TRUE_QUOTE
 
 
+def test_llm_briefing_through_a_server_without_json_mode(news):
+    """Small local servers: JSON mode refused (HTTP 400), JSON written in a code fence with
+    prose around it; every call bounded by max_tokens, the reduce's 3x."""
+    def server_reply(body: dict) -> Reply:
+        if "response_format" in body:
+            return Reply.error(400, "response_format is not supported")
+        reply = _llm_reply(body)
+        return Reply.text(f"Here you go:\n```json\n{reply.content}\n```\nDone.")
+
+    with OpenAIServer() as server:
+        server.chat_handler = server_reply
+        bot = Bot(news.settings.with_(openai_base_url=server.base_url, llm_max_tokens=300))
+        b = bot.brief(topic="missile launches", generated_at=FIXED_TIME)
+        sent = [r for r in server.chat_requests if "response_format" not in r]
+    assert b.mode == "llm" and "Seoul called them short-range ballistic missiles." in \
+        [p.text for p in points(b)]
+    assert [r["max_tokens"] for r in sent] == [300, 300, 900]  # two maps, the reduce
+    assert_all_verified(bot, points(b), exact=False)
+
+
 def test_llm_down_falls_back_to_extractive(news):
     with OpenAIServer() as server:
         server.chat_handler = lambda body: Reply.error(401, "bad key")

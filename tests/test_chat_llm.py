@@ -28,13 +28,10 @@ CONDENSED = "How long did the cruise missiles fly?"
 
 
 def passage_with(body: dict, text: str) -> int:
-    """The id of the passage holding `text`, read back from the bot's prompt (JSON lines)."""
-    import json
+    """The id of the passage holding `text`, read back from the bot's prompt."""
+    from tests.models import sentence_with
 
-    for line in body["messages"][-1]["content"].splitlines():
-        if line.startswith('{"id"') and text in json.loads(line)["text"]:
-            return json.loads(line)["id"]
-    raise AssertionError(f"no passage with {text!r} was sent")
+    return int(sentence_with(body, text).split(".")[0])
 
 
 def answer(statement: str, passage: int, quote: str, short: str | None = None, **kw):
