@@ -169,6 +169,8 @@ def _runs(root: Path, article_id: str) -> dict[str, list[list[str]]]:
         "config": [[], ["--json"]],
         "slack": [[]],
         "mcp": [],  # --help only: it would serve on stdin
+        "serve": [],  # --help only: it would wait for questions until idle
+        "log": [[], ["--json"]],  # after "ask": holds the article's text in its answers
         "feedback": [[], ["--json"]],
         "chat": [["--list"]],
         "summarize": [[article_id], [article_id, "--json"]],
