@@ -105,6 +105,22 @@ def openai_server():
         yield server
 
 
+@pytest.fixture
+def llm_settings(settings, openai_server):
+    """Settings whose model is the scripted server: no retries, a short timeout."""
+    return settings.with_(openai_base_url=openai_server.base_url, llm_retries=0, llm_timeout=10.0)
+
+
+@pytest.fixture
+def llm_bot(llm_settings):
+    """A Bot on the scripted model server, with the sample article ingested."""
+    from bot import Bot
+
+    bot = Bot(llm_settings)
+    assert bot.ingest([SEEDS]).added
+    return bot
+
+
 # -- Chroma server backend (issue 8) ---------------------------------------------------------
 
 

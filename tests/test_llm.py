@@ -57,18 +57,6 @@ def kcna_answer(body: dict) -> Reply:
                                            short="1,800 kilometers"))
 
 
-@pytest.fixture
-def llm_settings(settings, openai_server):
-    return settings.with_(openai_base_url=openai_server.base_url, llm_retries=0, llm_timeout=10.0)
-
-
-@pytest.fixture
-def llm_bot(llm_settings):
-    bot = Bot(llm_settings)
-    assert bot.ingest([SEEDS]).added
-    return bot
-
-
 def cli_env(settings, **extra: str) -> dict:
     return {"BOT_STORE_DIR": str(settings.store_dir), "HF_HUB_OFFLINE": "1", **extra}
 

@@ -23,18 +23,6 @@ STATEMENT = "KCNA said the two cruise missiles hit a target 1,800 kilometers awa
 FLEW_STATEMENT = "The news agency said the cruise missiles flew for more than two and a half hours."
 
 
-@pytest.fixture
-def llm_settings(settings, openai_server):
-    return settings.with_(openai_base_url=openai_server.base_url, llm_retries=0, llm_timeout=10.0)
-
-
-@pytest.fixture
-def llm_bot(llm_settings):
-    bot = Bot(llm_settings)
-    assert bot.ingest([SEEDS]).added
-    return bot
-
-
 def args_for(body: dict, short: str | None = "1,800 kilometers") -> dict:
     return cited((STATEMENT, [sentence_with(body, RANGE)]), short=short)
 
