@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -243,7 +244,11 @@ def test_completion_installs_offline_and_completes_in_bash(tmp_path):
     (bin_dir / "bot").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m bot "$@"\n')
     (bin_dir / "bot").chmod(0o755)
     env = {"HOME": str(home), "SHELL": "/bin/bash", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    r = run_cli("--install-completion", "bash", env=env)
+    # Typed in bash, as a user would: typer finds the shell among the command's parents, so the
+    # test does not depend on how pytest itself was started.
+    full = {k: v for k, v in os.environ.items() if k not in ("HOME", "SHELL", "PATH")}
+    r = subprocess.run(["bash", "-c", 'bot --install-completion; exit $?'], capture_output=True,
+                       text=True, env={**full, **env, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (home / ".bash_completions" / "bot.sh").is_file() and "bot.sh" in (home / ".bashrc").read_text()
     shell = _terminal("bash", "--norc", "--noprofile", "-i", env={**env, "PS1": "$ "}, cwd=tmp_path)
