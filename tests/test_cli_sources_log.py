@@ -181,7 +181,7 @@ def test_log_lists_cli_and_chat_questions_without_secrets(tmp_path):
     assert [(e["kind"], e["question"].split("?")[0]) for e in entries] == [
         ("ask", "Who reported the test-firings"), ("chat", "How long did the cruise missiles fly"),
         ("ask", "What range was claimed")]
-    assert entries[2]["short_answer"] == "1,800 kilometers" and entries[2]["citations"]
+    assert entries[2]["short_answer_candidate"] == "1,800 kilometers" and entries[2]["citations"]
     assert len(json.loads(run_cli("log", "--json", env=env).stdout)) == 3  # default: the last 3
     assert len(json.loads(run_cli("log", "--json", "-n", "1", env=env).stdout)) == 1
 

@@ -189,7 +189,7 @@ def test_stdio_lists_the_read_tools_with_quoting_instructions(stdio):
 
 def test_stdio_ask_cites_exact_spans_that_show_confirms(stdio):
     answer, text = stdio.ok("ask", question=QUESTION)
-    assert not answer["refused"] and "1,800 kilometers" in answer["short_answer"]
+    assert not answer["refused"] and "1,800 kilometers" in answer["answer"]
     assert_cited_spans(stdio, answer["citations"])
     for s in answer["statements"]:
         assert s["citations"] and set(s["citations"]) <= {c["n"] for c in answer["citations"]}
@@ -344,7 +344,7 @@ def test_stdio_stdout_carries_protocol_messages_only(seeded_store):
 def test_http_serves_the_same_tools_plus_ingest(http):
     assert {t.name for t in http.do("list_tools").tools} == READ_TOOLS | {"ingest"}
     answer, _ = http.ok("ask", question=QUESTION)
-    assert "1,800 kilometers" in answer["short_answer"]
+    assert "1,800 kilometers" in answer["answer"]
     assert_cited_spans(http, answer["citations"])
 
 
@@ -393,16 +393,22 @@ def test_http_planted_instructions_stay_inside_quoted_data(http):
     if not path.exists():
         path.write_text(PLANTED, encoding="utf-8")
         http.ok("ingest", urls_or_paths=[str(path)])
+    # `ask` never answers from an instruction sentence (bot/guard.py blanks them first)...
     answer, text = http.ok("ask", question="How much will the harbour ferry fare be?")
-    planted = [c for c in answer["citations"] if "Ignore all previous instructions" in c["quote"]]
-    assert planted, answer  # the instruction really came back, as a verified quote...
-    assert_cited_spans(http, planted)
+    assert not [c for c in answer["citations"] if "PWNED" in c["quote"]], answer
+    assert "PWNED" not in JSON_STRING.sub("", text)
+    # ...while `search` returns the passage as it is: the instruction comes back, verified...
+    found, text = http.ok("search", query="harbour ferry fare four euros", k=3)
+    planted = [p for p in found["passages"] if "Ignore all previous instructions" in p["text"]]
+    assert planted, found
+    whole, _ = http.ok("show", article_id=planted[0]["article_id"])
+    assert whole["text"][planted[0]["start"]:planted[0]["end"]] == planted[0]["text"]
     assert "ignore all previous instructions" in text.lower()
     # ...and in the tool's text only inside JSON string literals, whole, breakouts escaped.
     literals = JSON_STRING.findall(text)
     outside = JSON_STRING.sub("", text)
     assert "ignore" not in outside.lower() and "PWNED" not in outside and "SYSTEM" not in outside
-    assert json.dumps(planted[0]["quote"], ensure_ascii=False) in literals
+    assert json.dumps(planted[0]["text"], ensure_ascii=False) in literals
     assert any(json.loads(s) == planted[0]["title"] for s in literals)
 
 
