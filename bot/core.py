@@ -266,7 +266,7 @@ class Bot:
         bot/datefilter.py), `source` (a substring of it) and `top_k` are the command line's
         filters; `filters` is the same as one object.
         """
-        k, filters = top_k or k, with_filters(filters, since, until, source)
+        k, filters = k if top_k is None else top_k, with_filters(filters, since, until, source)
         if self.settings.llm_enabled:
             return _final(self.ask_stream(question, k, filters, collections, history))
         t0 = time.perf_counter()
@@ -346,7 +346,7 @@ class Bot:
         the model fails, the `AnswerDone` carries the extractive answer, with a notice saying
         why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key.
         Filters as for `ask`."""
-        k, filters = top_k or k, with_filters(filters, since, until, source)
+        k, filters = k if top_k is None else top_k, with_filters(filters, since, until, source)
         question = question.strip()
         if not self.settings.llm_enabled:
             yield AnswerDone(self.ask(question, k, filters, collections, history))
