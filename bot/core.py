@@ -361,22 +361,35 @@ class Bot:
 
     def _llm_stream(self, question: str, k: int | None, filters: Filters | None,
                     collections: list[str] | None) -> Iterator[AnswerDelta | AnswerDone]:
+        """The model's answer, asked only when the offline answerer finds the passages answer
+        the question (small models never refuse on their own), and given only the sentences
+        its ranker scored best (bot/llm.py `evidence`)."""
+        from bot import llm as llm_mod
         from bot.llm import LLMUnavailable, Result
 
         names = collections or [self.settings.collection]
         llm = self.llm  # built before the clock starts: imports are not the answer's time
         t0 = time.perf_counter()
+        passages = self.retrieve(question, k, filters, collections)
+        # The offline answerer's ranker and decisions are fitted to the local embedding model's
+        # scores: with another embedder (an API call per sentence batch) the model decides alone.
+        offline, ranked = self._offline(question, passages, names) \
+            if self.settings.embeddings == "local" else (None, [])
+        if passages and offline and llm_mod.gated(offline):
+            answer = self._verified(question, passages, offline, t0)
+            answer.notice = " ".join(filter(None, [llm_mod.GATED_NOTICE, answer.notice]))
+            yield AnswerDone(answer)
+            return
+        shown = llm_mod.evidence(passages, ranked)
         result: Result | None = None
         try:
-            for event in llm.stream(question, lambda q: self.retrieve(q, k, filters, collections)):
+            for event in llm.stream(question, lambda q: shown):
                 if isinstance(event, Result):
                     result = event
                 else:
                     yield AnswerDelta(event.text)
         except LLMUnavailable as e:
-            passages = e.passages if e.passages is not None else self.retrieve(question, k, filters,
-                                                                               collections)
-            yield AnswerDone(self._fallback(question, passages, names, e.reason, t0))
+            yield AnswerDone(self._fallback(question, passages, names, offline, e.reason, t0))
             return
         assert result is not None
         if not result.passages:
@@ -391,7 +404,7 @@ class Bot:
             # The model answered, but nothing it said could be verified (or the guard dropped
             # it all: an attack must not turn into a false refusal): show what can be.
             reason = "none of the model's statements could be verified against the sources"
-            answer = self._fallback(question, result.passages, names, reason, t0)
+            answer = self._fallback(question, passages, names, offline, reason, t0)
             answer.notice = " ".join(filter(None, [answer.notice, draft.notice]))
             yield AnswerDone(answer)
             return
@@ -400,18 +413,35 @@ class Bot:
                              "total": (t2 - t0) * 1000}
         yield AnswerDone(answer)
 
-    def _fallback(self, question: str, passages: list[Passage], names: list[str], reason: str,
+    def _offline(self, question: str, passages: list[Passage],
+                 names: list[str]) -> tuple[Draft, list[tuple[str, int, int]]]:
+        """The offline answer and the sentences its ranker scored, best first."""
+        if not passages:
+            return self._extractive_draft(question, [], names), []
+        from bot.guard import without_instructions
+
+        answerer = self._extractive(names[0])
+        analysis = answerer.analyse(question, without_instructions(passages))
+        ranked = [(c.article_id, c.start, c.end) for c in analysis.ranked] if analysis else []
+        return answerer.draft(question, analysis), ranked
+
+    def _verified(self, question: str, passages: list[Passage], draft: Draft,
                   t0: float) -> Answer:
-        """The extractive answer, with a notice saying why the model's is not shown."""
-        t1 = time.perf_counter()
-        draft = self._extractive_draft(question, passages, names)
         by_id = {p.article.article_id: p.article for p in passages}
         answer = citations.verify(question, draft, by_id.get)
+        answer.timings_ms = {"total": (time.perf_counter() - t0) * 1000}
+        return answer
+
+    def _fallback(self, question: str, passages: list[Passage], names: list[str],
+                  draft: Draft | None, reason: str, t0: float) -> Answer:
+        """The offline answer (`draft` if made already), with a notice saying why the model's
+        is not shown."""
+        t1 = time.perf_counter()
+        draft = draft or self._extractive_draft(question, passages, names)
+        answer = self._verified(question, passages, draft, t0)
         answer.notice = " ".join(filter(None, [
             f"Extractive answer shown instead of the model's: {reason}.", answer.notice]))
-        t2 = time.perf_counter()
-        answer.timings_ms = {"llm": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
-                             "total": (t2 - t0) * 1000}
+        answer.timings_ms = {"llm": (t1 - t0) * 1000, **answer.timings_ms}
         return answer
 
     # -- briefings ------------------------------------------------------------------------

@@ -56,6 +56,13 @@ CONDENSE_MAX_TOKENS = 96  # one rewritten question
 CUT_OFF = "The model's reply was cut off at BOT_LLM_MAX_TOKENS; statements after the cut are missing."
 _HISTORY_TURNS = 6  # condense: the most recent turns that can matter to a follow-up
 _HISTORY_ANSWER_CHARS = 600
+# What the model sees: the offline ranker's best sentences of the retrieved chunks (BOT_TOP_K),
+# not whole chunks (see BENCHMARKS.md, "Real models").
+EVIDENCE_SENTENCES = 6
+# The refusal gate: under this calibrated confidence of the offline answer the model is not
+# asked (chosen on fold A by bench/llm_gate.py).
+GATE_CONFIDENCE = 0.0
+GATED_NOTICE = "Answered offline: the sources do not answer this well enough to ask the model."
 
 
 class LLMError(BotError):
@@ -417,6 +424,24 @@ def _narrowed(sp: Span, quote: str) -> Span:
     if found and sp.start <= found[0] and found[1] <= sp.end:
         return Span(sp.passage, *found)
     return sp
+
+
+# -- what the model is asked about --------------------------------------------------------
+
+
+def gated(offline: Draft) -> bool:
+    """Whether the model is not asked: the offline answerer refuses, says the sources do not
+    give the kind of thing asked for, or is unsure of its best sentence. A small model answers
+    whatever it is asked, so this decision is not left to it."""
+    unsure = offline.confidence is not None and offline.confidence < GATE_CONFIDENCE
+    return offline.refused or bool(offline.not_stated) or unsure
+
+
+def evidence(passages: list[Passage], ranked: list[tuple[str, int, int]]) -> list[Passage]:
+    """The sentences the model is given: the offline ranker's best (`ranked`: article id,
+    start, end; best first), each a passage of its own; the passages as they are when the
+    ranker had nothing to say."""
+    return sentence_ids.evidence(passages, ranked, EVIDENCE_SENTENCES) if ranked else passages
 
 
 # -- the chain ---------------------------------------------------------------------------

@@ -14,6 +14,10 @@ it, end a line, or pose as another sentence id or as the prompt's own markers.
 
 The prompt must fit a small model's context (4k tokens for many local servers): passages are
 taken best first while they fit in a character budget, the last one cut to its first sentences.
+
+`evidence` narrows whole chunks to the sentences the offline answerer's ranker scored best, each
+a passage of its own, best first: more chunks' worth of recall in a shorter prompt, and fewer
+distractors for a small model (which tends to restate whatever comes first).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.chunking import sentences
-from bot.schema import Article, Passage
+from bot.schema import Article, Chunk, Passage
 
 CHARS_PER_TOKEN = 3.5  # English news in BPE tokenizers runs ~4 chars/token; 3.5 leaves headroom
 MAX_PASSAGES = 8  # more than a small context holds anyway
@@ -73,19 +77,24 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def number(passages: list[Passage], budget_chars: int | None = None) -> Numbered:
+def number(passages: list[Passage], budget_chars: int | None = None,
+           max_passages: int = MAX_PASSAGES) -> Numbered:
     """Number the sentences of `passages` (best first), within `budget_chars` if given."""
     out = Numbered()
     lines: list[str] = []
     used = 0
-    for p in passages[:MAX_PASSAGES]:
+    for p in passages[:max_passages]:
         n = len(out.passages) + 1
         # A title cut from the article's first sentence is left out: a model reads the answer
-        # there and cites a sentence that lacks it (a title is not a citable span).
+        # there and cites a sentence that lacks it (a title is not a citable span). The same
+        # article's title is not repeated for its next passage.
         title = p.article.title
         title = None if title.rstrip(".… ") in p.article.text else title
         meta = {"title": title, "published": p.article.published}
-        head = f"[{n}] " + json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False)
+        if out.passages and out.passages[-1].article.article_id == p.article.article_id:
+            meta = {}
+        meta = {k: v for k, v in meta.items() if v}
+        head = f"[{n}] " + json.dumps(meta, ensure_ascii=False) if meta else ""  # no empty lines
         head = head.replace("<", "\\u003c").replace(">", "\\u003e")
         body: list[tuple[str, Span]] = []
         size = len(head) + 1
@@ -99,7 +108,7 @@ def number(passages: list[Passage], budget_chars: int | None = None) -> Numbered
         if not body:
             break  # not even one sentence of the next passage fits
         out.passages.append(p)
-        lines.append(head)
+        lines += [head] if head else []
         for m, (line, span) in enumerate(body, 1):
             lines.append(line)
             out.spans[f"{n}.{m}"] = span
@@ -107,6 +116,27 @@ def number(passages: list[Passage], budget_chars: int | None = None) -> Numbered
         if len(body) < len(found):
             break  # cut short: the budget is spent
     out.text = "\n".join(lines)
+    return out
+
+
+def evidence(passages: list[Passage], ranked: list[tuple[str, int, int]],
+             limit: int) -> list[Passage]:
+    """The first `limit` of the `ranked` sentences ((article id, start, end) in the article,
+    best first) as one-sentence passages of the retrieved `passages`' articles. A sentence
+    that overlaps an instruction planted in its article (bot/guard.py) is left out: the model
+    does not need to see what can back nothing."""
+    from bot.guard import in_instruction
+
+    out: list[Passage] = []
+    for article_id, start, end in ranked:
+        p = next((p for p in passages if p.article.article_id == article_id
+                  and p.chunk.start <= start and end <= p.chunk.end), None)
+        if p is None or in_instruction(p.article.text, start, end):
+            continue
+        chunk = Chunk(article_id, p.chunk.chunk_no, start, end, p.article.text[start:end])
+        out.append(Passage(chunk, p.article, p.score, len(out)))
+        if len(out) == limit:
+            break
     return out
 
 
