@@ -47,6 +47,7 @@ from qa_metrics import contains_answer, f1_score  # noqa: E402
 from bot import Bot  # noqa: E402
 from bot.citations import check  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.llm import GATE_CONFIDENCE, GATED_NOTICE  # noqa: E402
 
 SEED_DIR = EVAL.parent / "seeds"
 
@@ -202,10 +203,14 @@ def run(args) -> None:
         store_dir=store, openai_base_url=proxy.base_url, chat_model=args.model,
         llm_timeout=args.timeout, llm_retries=0, top_k=args.k)
     bot = Bot(settings)
+    offline_bot = Bot(settings.with_(openai_base_url=""))  # the same store, no model
     questions = draw(args)
     ingest(bot, questions)
     rows = []
     for i, q in enumerate(questions, 1):
+        # The offline answer the gate reads (bot/llm.py `gated`): recorded so that other gate
+        # thresholds can be read off the same run (the gate does not depend on the model).
+        offline = offline_bot.ask(q["question"], collections=[q["set"]])
         before = len(proxy.calls)
         t0 = time.perf_counter()
         a = bot.ask(q["question"], collections=[q["set"]])
@@ -224,6 +229,9 @@ def run(args) -> None:
                "tokens_in": sum(prompt_tokens(args.base_url, c["request"]) for c in calls),
                "tokens_out": sum(tokens(args.base_url, reply_text(c)) for c in calls),
                "reasons": dict(reasons(a.notice)), "notice": a.notice, "answer": a.answer[:300],
+               "gated": (a.notice or "").startswith(GATED_NOTICE),
+               "offline": {"refused": offline.refused, "not_stated": offline.not_stated,
+                           "confidence": offline.confidence},
                "replies": [reply_text(c) for c in calls]}
         rows.append(row)
         print(f"[{i}/{len(questions)}] {q['id']} {a.mode} refused={a.refused} ev={row['evidence']} "
@@ -262,6 +270,14 @@ def run_extras(bot: Bot, proxy: Proxy) -> dict:
     return out
 
 
+GATE_SWEEP = (0.3, 0.5)  # other gate thresholds, read off the recorded offline confidences
+
+
+def _unsure(row: dict, threshold: float) -> bool:
+    c = (row.get("offline") or {}).get("confidence")
+    return c is not None and c < threshold
+
+
 def report(args, rows: list[dict], extras: dict) -> None:
     ans = [r for r in rows if not r["impossible"]]
     imp = [r for r in rows if r["impossible"]]
@@ -285,6 +301,17 @@ def report(args, rows: list[dict], extras: dict) -> None:
           f"{statistics.mean([r['f1'] for r in ans]) if ans else float('nan'):.2f} |")
     print(f"| unanswerable refused | {share(sum(r['refused'] for r in imp), len(imp))} |")
     print(f"| answerable refused | {share(sum(r['refused'] for r in ans), len(ans))} |")
+    print(f"| answerable / unanswerable not sent to the model (offline gate: refusal, not stated, "
+          f"confidence < {GATE_CONFIDENCE:g}) | {sum(r.get('gated', False) for r in ans)} / "
+          f"{sum(r.get('gated', False) for r in imp)} |")
+    for t in GATE_SWEEP:
+        if t > GATE_CONFIDENCE:
+            g_ans = [r for r in ans if r["refused"] or _unsure(r, t)]
+            g_imp = [r for r in imp if r["refused"] or _unsure(r, t)]
+            ok = [r for r in via if not _unsure(r, t) and (r["evidence"] or r["f1"] >= 0.5)]
+            print(f"| with the gate at confidence < {t:g}: answerable refused / unanswerable refused "
+                  f"/ answerable correct through the model | {share(len(g_ans), len(ans))} / "
+                  f"{share(len(g_imp), len(imp))} / {share(len(ok), len(ans))} |")
     print(f"| unverified citations shown | {unverified} |")
     tot = [r["total_s"] for r in rows]
     mod = [r["model_s"] for r in rows if r["model_s"] > 0]

@@ -1,6 +1,8 @@
 """The LLM answerer: an LCEL chain over any OpenAI-compatible chat model.
 
-    question ─▶ retrieve ─▶ numbered sentences (bot/sentence_ids.py, cut to fit the context)
+    question ─▶ retrieve ─▶ the offline ranker's best sentences (`evidence`; bot/core.py asks
+                the model only when the offline answerer answers: `gated`)
+             ─▶ numbered sentences (bot/sentence_ids.py, cut to fit the context)
              ─▶ prompt ─▶ ChatOpenAI (max_tokens on every call)
              ─▶ structured reply: statements, each citing sentence ids ("2.3")
              ─▶ Draft(statements + Quote(article_id, exact sentence span)) ─▶ core verifies
