@@ -2,13 +2,14 @@
 
     python bench/llm_gate.py [--limit 300 --k 6 --cache bench/out/gate-cache]
 
-The LLM path asks the model only when the offline answerer (bot/extractive.py) answers: a
-refusal or a "the sources do not give ..." is shown as such, and so is an answer whose
-calibrated confidence is under `bot.llm.GATE_CONFIDENCE` (small models never refuse on their
-own). This prints, for fold-A questions of squad20 (answerable and unanswerable) and squad11
-(answerable), the share of unanswerable questions refused and of answerable ones refused for
-each confidence threshold; the rule picks the threshold with the best balanced accuracy on
-squad20 fold A (mean of unanswerable refused and answerable kept). Fold B is never read.
+The LLM path asks the model only when the offline answerer (bot/extractive.py) answers: its
+refusal, or its "the sources do not give ...", is shown as such (small models never refuse on
+their own), and so is an answer whose calibrated confidence is under
+`bot.llm.GATE_CONFIDENCE`. This prints, for fold-A questions of squad20 (answerable and
+unanswerable) and squad11 (answerable), the share of unanswerable questions refused and of
+answerable ones refused for each confidence threshold, and the highest threshold that keeps
+answerable refusals (both sets pooled) within the issue's budget of 0.20 (>= 0.80 answered).
+Fold B is never read. Why the bot's default is not that threshold: BENCHMARKS.md, "Real models".
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eval_qa import ask_one, make_answerer, open_bench, select  # noqa: E402
 
 THRESHOLDS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+BUDGET = 0.20  # answerable questions refused, at most (the issue: >= 0.80 answered)
 
 
 def main() -> None:
@@ -46,20 +48,20 @@ def main() -> None:
         return sum(items) / len(items) if items else float("nan")
 
     print("| confidence under | squad20 unanswerable refused | squad20 answerable refused "
-          "| squad11 answerable refused | balanced accuracy (squad20) |")
+          "| squad11 answerable refused | answerable refused, pooled |")
     print("|---|---|---|---|---|")
-    best = None
+    chosen = 0.0
     for t in THRESHOLDS:
         gated = [(s, imp, ref or (c is not None and c < t)) for s, imp, ref, c in rows]
         unans = share([g for s, imp, g in gated if s == "squad20" and imp])
         ans20 = share([g for s, imp, g in gated if s == "squad20" and not imp])
         ans11 = share([g for s, imp, g in gated if s == "squad11"])
-        bal = (unans + 1 - ans20) / 2
-        best = max(best or (bal, t), (bal, t))
-        print(f"| {t:.1f} | {unans:.3f} | {ans20:.3f} | {ans11:.3f} | {bal:.3f} |")
+        pooled = share([g for s, imp, g in gated if not imp])
+        chosen = t if pooled <= BUDGET else chosen
+        print(f"| {t:.1f} | {unans:.3f} | {ans20:.3f} | {ans11:.3f} | {pooled:.3f} |")
     n20 = sum(1 for s, *_ in rows if s == "squad20")
-    print(f"\nfold A: {n20} squad20, {len(rows) - n20} squad11 questions, k={args.k}; "
-          f"best balanced accuracy {best[0]:.3f} at {best[1]:.1f}")
+    print(f"\nfold A: {n20} squad20, {len(rows) - n20} squad11 questions, k={args.k}; highest "
+          f"threshold with answerable refusals <= {BUDGET}: {chosen:.1f}")
 
 
 if __name__ == "__main__":

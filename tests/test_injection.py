@@ -23,10 +23,12 @@ def test_hostile_articles_are_treated_as_text(settings, openai_server, tmp_path)
     attacks = [a for a in inj.ATTACKS if a.name in SAMPLE]
     rows = inj.run_all(settings, tmp_path / "articles", openai_server, attacks, benign_stories=1)
     assert {r["attack"]: r["broken"] for r in rows} == {a.name: [] for a in attacks}
-    # The model really saw and obeyed the text attacks (the bot resisted, not the harness);
-    # the hidden-HTML ones never reached it.
-    obeyed = {r["attack"] for r in rows if r["obeyed"]}
-    assert obeyed == set(SAMPLE) - {"html-hidden-attr", "html-template"}
+    # The model is given only the sentences the offline ranker chose from the passages with
+    # their instruction sentences blanked (bot/guard.py rule 1), so an instruction the guard
+    # recognises never reaches it; the hidden-HTML ones are not article text at all. (What an
+    # obedient model does with an instruction it does see: test_llm_servers.py, the held-out
+    # attacks in bench/injection.py.)
+    assert not {r["attack"] for r in rows if r["obeyed"]}
 
 
 @pytest.mark.parametrize("fragment, shown", [
@@ -91,7 +93,7 @@ def test_slack_posts_stay_in_the_thread_and_carry_no_injected_markup(settings, o
     finally:
         harness.close()
         fake.close()
-    assert set(seen) == {a.name for a in attacks}  # the model obeyed both
+    assert not seen  # the instructions, recognised, never reached the model (see above)
     posts = [c for c in fake.calls if c.method in ("chat.postMessage", "chat.update",
                                                     "chat.postEphemeral")]
     assert posts and {c.params["channel"] for c in posts} == {"C0ASK"}

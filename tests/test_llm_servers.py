@@ -155,16 +155,17 @@ def test_guard_dropping_every_statement_falls_back_to_the_extractive_answer(llm_
     (tmp_path / "planted.txt").write_text(PLANTED)
     llm_bot.ingest([tmp_path / "planted.txt"])
 
-    def obedient(body):
+    def obedient(body):  # the planted instruction is not sent: the model writes its payload anyway
         return Reply.tool_call("answer", cited(
-            ("The claimed range was 9,999 kilometers.", [sentence_with(body, "9,999")])))
+            ("The claimed range was 9,999 kilometers.", [sentence_with(body, "1,800")])))
 
     openai_server.chat_handler = obedient
     answer = llm_bot.ask(QUESTION)
-    assert "9,999" not in json.dumps(answer.to_dict())
+    [request] = openai_server.chat_requests
+    assert "9,999" not in json.dumps(request) and "9,999" not in json.dumps(answer.to_dict())
     assert not answer.refused and answer.mode == "extractive"
     assert "none of the model's statements could be verified" in answer.notice
-    assert "not backed" in answer.notice
+    assert "figures" in answer.notice
     assert "1,800" in answer.answer
 
 

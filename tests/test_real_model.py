@@ -21,6 +21,7 @@ import pytest
 
 from bot import Bot
 from bot.citations import check
+from bot.llm import GATED_NOTICE
 from tests.conftest import ROOT, SEEDS, free_port, run_cli
 
 TOOL = ROOT.parent / "shared" / "tools" / "local-llm"
@@ -64,7 +65,7 @@ def server():
 def honest(answer: dict, bot: Bot) -> None:
     assert answer["mode"] in ("llm", "extractive")
     if answer["mode"] == "extractive":
-        assert answer["notice"].startswith(FALLBACK)
+        assert answer["notice"].startswith((FALLBACK, GATED_NOTICE))
     for c in answer["citations"]:
         article = bot.article(c["article_id"])
         assert article.text[c["start"]:c["end"]] == c["quote"]
