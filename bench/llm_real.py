@@ -270,6 +270,14 @@ def run_extras(bot: Bot, proxy: Proxy) -> dict:
     return out
 
 
+NOT_GIVEN = "The sources do not give "  # the start of bot.schema.not_stated_line
+
+
+def said_no(row: dict) -> bool:
+    """A refusal, or "the sources do not give <the kind asked for>" (as bench/eval_qa.py counts)."""
+    return row["refused"] or row["answer"].startswith(NOT_GIVEN)
+
+
 GATE_SWEEP = (0.3, 0.5)  # other gate thresholds, read off the recorded offline confidences
 
 
@@ -281,7 +289,7 @@ def _unsure(row: dict, threshold: float) -> bool:
 def report(args, rows: list[dict], extras: dict) -> None:
     ans = [r for r in rows if not r["impossible"]]
     imp = [r for r in rows if r["impossible"]]
-    via = [r for r in ans if r["mode"] == "llm" and not r["refused"] and r["verified"]]
+    via = [r for r in ans if r["mode"] == "llm" and not said_no(r) and r["verified"]]
     correct = [r for r in via if r["evidence"] or r["f1"] >= 0.5]
     unverified = sum(1 for r in rows if not r["verified"])
     why: Counter = Counter()
@@ -299,15 +307,17 @@ def report(args, rows: list[dict], extras: dict) -> None:
     print(f"| answerable: evidence anywhere (model or fallback) / mean short-answer F1 | "
           f"{share(sum(r['evidence'] for r in ans), len(ans))} / "
           f"{statistics.mean([r['f1'] for r in ans]) if ans else float('nan'):.2f} |")
-    print(f"| unanswerable refused | {share(sum(r['refused'] for r in imp), len(imp))} |")
-    print(f"| answerable refused | {share(sum(r['refused'] for r in ans), len(ans))} |")
+    print(f"| unanswerable refused (or \"the sources do not give ...\") | "
+          f"{share(sum(said_no(r) for r in imp), len(imp))} |")
+    print(f"| answerable refused (or \"the sources do not give ...\") | "
+          f"{share(sum(said_no(r) for r in ans), len(ans))} |")
     print(f"| answerable / unanswerable not sent to the model (offline gate: refusal, not stated, "
           f"confidence < {GATE_CONFIDENCE:g}) | {sum(r.get('gated', False) for r in ans)} / "
           f"{sum(r.get('gated', False) for r in imp)} |")
     for t in GATE_SWEEP:
         if t > GATE_CONFIDENCE:
-            g_ans = [r for r in ans if r["refused"] or _unsure(r, t)]
-            g_imp = [r for r in imp if r["refused"] or _unsure(r, t)]
+            g_ans = [r for r in ans if said_no(r) or _unsure(r, t)]
+            g_imp = [r for r in imp if said_no(r) or _unsure(r, t)]
             ok = [r for r in via if not _unsure(r, t) and (r["evidence"] or r["f1"] >= 0.5)]
             print(f"| with the gate at confidence < {t:g}: answerable refused / unanswerable refused "
                   f"/ answerable correct through the model | {share(len(g_ans), len(ans))} / "

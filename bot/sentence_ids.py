@@ -77,13 +77,12 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def number(passages: list[Passage], budget_chars: int | None = None,
-           max_passages: int = MAX_PASSAGES) -> Numbered:
+def number(passages: list[Passage], budget_chars: int | None = None) -> Numbered:
     """Number the sentences of `passages` (best first), within `budget_chars` if given."""
     out = Numbered()
     lines: list[str] = []
     used = 0
-    for p in passages[:max_passages]:
+    for p in passages[:MAX_PASSAGES]:
         n = len(out.passages) + 1
         # A title cut from the article's first sentence is left out: a model reads the answer
         # there and cites a sentence that lacks it (a title is not a citable span). The same
