@@ -357,28 +357,33 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
     """Statements with quotes pointing into the cited sentences' articles. A statement is
     dropped when its figures appear in none of its cited sentences, or when its words are not
     backed by them by the rules of bot/guard.py (which also keep instruction sentences planted
-    in an article from counting as evidence): the sentences must back what is claimed."""
+    in an article from counting as evidence): the sentences must back what is claimed. Small
+    models cite a wrong id now and then ("3.1" for what "1.1" says): a statement its cited
+    sentences do not back is kept when one other sentence the model was given backs it by the
+    same rules, citing that sentence."""
     from bot import guard
 
     passages = numbered.passages
     instructions = [p.chunk.text[s:e] for p in passages for s, e in guard.instruction_spans(p.chunk.text)]
+    given = [sp for sp in numbered.spans.values()
+             if not guard.in_instruction(sp.article.text, sp.start, sp.end)]
     statements: list[DraftStatement] = []
     dropped = {"figures": 0, "words": 0}
     for s in out.statements:
         if not s.text.strip():
             continue
         cited = _cited(s, numbered)
-        evidence = [sp for sp in cited if not guard.in_instruction(sp.article.text, sp.start, sp.end)]
+        evidence = _relevant(s.text, [sp for sp in cited
+                                      if not guard.in_instruction(sp.article.text, sp.start, sp.end)])
         if cited and not evidence:
             dropped["words"] += 1  # it cites nothing but instructions planted in an article
             continue
-        evidence = _relevant(s.text, evidence)
-        if evidence and not figures(s.text) <= set().union(*(figures(sp.text) for sp in evidence)):
-            dropped["figures"] += 1
-            continue
-        if evidence and guard.unbacked(s.text, [guard.sentences_around(sp.article.text, sp.start, sp.end)
-                                                for sp in evidence], instructions, secrets):
-            dropped["words"] += 1
+        problem = _problem(s.text, evidence, instructions, secrets) if evidence else None
+        if problem and (other := _best_backing(s.text, given)) is not None \
+                and not _problem(s.text, [other], instructions, secrets):
+            evidence, problem = [other], None
+        if problem:
+            dropped[problem] += 1
             continue
         # No evidence at all (ids and quotes that match nothing): the verifier drops it, counted.
         quotes = [Quote(sp.article.article_id, sp.text, near=sp.start) for sp in evidence]
@@ -390,6 +395,27 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
              CUT_OFF if cut_off else ""]
     return Draft(statements=statements, short_answer=out.short_answer,
                  refused=not out.statements, mode="llm", notice=" ".join(filter(None, notes)) or None)
+
+
+def _problem(statement: str, evidence: list[Span], instructions: list[str],
+             secrets: tuple[str, ...]) -> str | None:
+    """Why `evidence` does not back `statement` ("figures" or "words"), or None if it does."""
+    from bot import guard
+
+    if not figures(statement) <= set().union(*(figures(sp.text) for sp in evidence)):
+        return "figures"
+    around = [guard.sentences_around(sp.article.text, sp.start, sp.end) for sp in evidence]
+    return "words" if guard.unbacked(statement, around, instructions, secrets) else None
+
+
+def _best_backing(statement: str, spans: list[Span]) -> Span | None:
+    """The one given sentence sharing the most content words with `statement` (None if none
+    shares any)."""
+    from bot.guard import content_terms
+
+    said = content_terms(statement)
+    best = max(spans, key=lambda sp: len(said & content_terms(sp.text)), default=None)
+    return best if best is not None and said & content_terms(best.text) else None
 
 
 def _relevant(statement: str, spans: list[Span]) -> list[Span]:

@@ -118,6 +118,22 @@ def test_only_the_cited_sentences_that_back_the_statement_are_shown(llm_bot, ope
     assert RANGE_QUOTE in answer.citations[0].quote
 
 
+def test_a_wrong_sentence_id_is_mended_only_by_a_given_sentence_that_backs_the_statement(
+        llm_bot, openai_server):
+    def model(body):  # a small model citing the id of another sentence than the one it restates
+        right = sentence_with(body, RANGE_QUOTE)
+        wrong = next(sid for p in passages_in(body) for sid in p["sentences"] if sid != right)
+        return Reply.tool_call("answer", cited((KCNA_STATEMENT, [wrong]),
+                                               ("KCNA said the missiles flew 9,000 kilometers.", [wrong])))
+
+    openai_server.chat_handler = model
+    answer = llm_bot.ask(QUESTION)
+    assert answer.mode == "llm" and answer.answer == KCNA_STATEMENT
+    [c] = answer.citations
+    assert RANGE_QUOTE in c.quote and check(c, llm_bot.article(c.article_id))
+    assert "1 statement(s) dropped: they cite figures" in answer.notice  # no sentence backs 9,000
+
+
 def test_json_in_message_text_is_read_when_the_server_ignores_tools(llm_bot, openai_server):
     def prose_json(body):
         args = answer_args((KCNA_STATEMENT, [(pid_with(body, RANGE_QUOTE), RANGE_QUOTE)]))
