@@ -80,9 +80,16 @@ class Proxy:
                 pass
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with proxy.lock:
                     proxy.active += 1
+                try:
+                    self._forward()
+                finally:  # a dropped upstream stream must not leave the bench waiting forever
+                    with proxy.lock:
+                        proxy.active -= 1
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path[len(proxy.upstream.path):] if self.path.startswith(
                     proxy.upstream.path) else self.path
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port,
@@ -107,7 +114,6 @@ class Proxy:
                 with proxy.lock:
                     proxy.calls.append({"request": json.loads(body or b"null"), "reply": data,
                                         "status": resp.status, "seconds": t1 - t0})
-                    proxy.active -= 1
 
         return Handler
 
@@ -196,6 +202,38 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
 
 
+def replay(args) -> None:
+    """Each question of a saved --out file asked again through the bot as it is now, the
+    model's recorded reply played back by the tests' scripted server: what a change to the
+    bot's side (reading, mending, gating) does to the same replies, without the model."""
+    sys.path.insert(0, str(ROOT))
+    from tests.openai_server import OpenAIServer, Reply
+
+    saved = json.loads(Path(args.replay).read_text())
+    old = argparse.Namespace(**saved["args"])
+    questions = {q["id"]: q for q in draw(old)}
+    rows = []
+    with OpenAIServer() as server:
+        settings = Settings.load(env={}, env_file=None).with_(
+            store_dir=Path(old.store), openai_base_url=server.base_url, chat_model="local",
+            llm_retries=0, top_k=old.k)
+        bot = Bot(settings)
+        for row in saved["rows"]:
+            q = questions[row["id"]]
+            replies = iter(row.get("replies") or [])
+            server.chat_handler = lambda body: Reply.text(next(replies, '{"statements": []}'))
+            a = bot.ask(q["question"], collections=[q["set"]])
+            golds = q.get("answers") or []
+            rows.append({**row, "mode": a.mode, "refused": a.refused, "answer": a.answer[:300],
+                         "verified": all(check(c, bot.article(c.article_id, q["set"]))
+                                         for c in a.citations),
+                         "evidence": any(contains_answer(c.quote, golds) for c in a.citations),
+                         "f1": f1_score(a.short_answer, golds), "reasons": dict(reasons(a.notice)),
+                         "gated": (a.notice or "").startswith(GATED_NOTICE), "notice": a.notice})
+    report(argparse.Namespace(**{**saved["args"], "label": args.label + " (replayed)"}), rows,
+           saved.get("extras", {}))
+
+
 def run(args) -> None:
     proxy = Proxy(args.base_url)
     store = Path(args.store or tempfile.mkdtemp(prefix="llm-real-"))
@@ -204,7 +242,7 @@ def run(args) -> None:
         llm_timeout=args.timeout, llm_retries=0, top_k=args.k)
     bot = Bot(settings)
     offline_bot = Bot(settings.with_(openai_base_url=""))  # the same store, no model
-    questions = draw(args)
+    questions = draw(args)[args.start:]
     ingest(bot, questions)
     rows = []
     for i, q in enumerate(questions, 1):
@@ -352,6 +390,8 @@ def main() -> None:
     ap.add_argument("--squad11", type=int, default=40)
     ap.add_argument("--squad20", type=int, default=20)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--start", type=int, default=0, help="skip the first N drawn questions "
+                    "(to finish an interrupted run)")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=240.0)
     ap.add_argument("--store", help="keep the store here between runs")
@@ -359,7 +399,12 @@ def main() -> None:
     ap.add_argument("--extras", action="store_true", help="also a follow-up, a summary, a briefing")
     ap.add_argument("--report", metavar="OUT_JSON", help="only print the table of a saved --out "
                     "file (reply tokens counted again by the server's tokenizer)")
+    ap.add_argument("--replay", metavar="OUT_JSON", help="ask a saved --out file's questions "
+                    "again, the model's recorded replies played back (no model needed)")
     args = ap.parse_args()
+    if args.replay:
+        replay(args)
+        return
     if args.report:
         saved = json.loads(Path(args.report).read_text())
         for row in saved["rows"]:

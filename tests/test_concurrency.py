@@ -13,6 +13,7 @@ import pytest
 
 import bot.core
 from bot import Bot
+from bot.llm import GATED_NOTICE
 from tests import corpus
 from tests import crashcheck as cc
 from tests.answers import problems
@@ -100,7 +101,10 @@ def test_fifty_questions_at_once_through_one_bot_while_another_process_ingests(
     errors = [(r["question"], r.get("error") or r["problems"], r.get("traceback")) for r in results
               if r.get("error") or r["problems"]]
     assert errors == []
-    assert all(r["answer"]["mode"] == "llm" and not r["answer"]["refused"] for r in results)
+    # Through the model, or (a question the offline answerer refuses) answered offline at once.
+    assert all(r["answer"]["mode"] == "llm" and not r["answer"]["refused"]
+               or (r["answer"]["notice"] or "").startswith(GATED_NOTICE) for r in results)
+    assert sum(r["answer"]["mode"] == "llm" for r in results) >= 40
     assert len(built) == 1  # one retriever (and one BM25 index) for 50 threads
     state = cc.inspect_fresh(stocked.store_dir)["found"]
     assert state["problems"] == [] and state["pending"] == [] and len(state["ready"]) == 24
