@@ -202,14 +202,13 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
 
 
-def replay(args) -> None:
-    """Each question of a saved --out file asked again through the bot as it is now, the
+def replay(path: str) -> list[dict]:
+    """The questions of a saved --out file asked again through the bot as it is now, the
     model's recorded reply played back by the tests' scripted server: what a change to the
     bot's side (reading, mending, gating) does to the same replies, without the model."""
-    sys.path.insert(0, str(ROOT))
     from tests.openai_server import OpenAIServer, Reply
 
-    saved = json.loads(Path(args.replay).read_text())
+    saved = json.loads(Path(path).read_text())
     old = argparse.Namespace(**saved["args"])
     questions = {q["id"]: q for q in draw(old)}
     rows = []
@@ -230,8 +229,7 @@ def replay(args) -> None:
                          "evidence": any(contains_answer(c.quote, golds) for c in a.citations),
                          "f1": f1_score(a.short_answer, golds), "reasons": dict(reasons(a.notice)),
                          "gated": (a.notice or "").startswith(GATED_NOTICE), "notice": a.notice})
-    report(argparse.Namespace(**{**saved["args"], "label": args.label + " (replayed)"}), rows,
-           saved.get("extras", {}))
+    return rows
 
 
 def run(args) -> None:
@@ -397,20 +395,23 @@ def main() -> None:
     ap.add_argument("--store", help="keep the store here between runs")
     ap.add_argument("--out", help="write every row as JSON here")
     ap.add_argument("--extras", action="store_true", help="also a follow-up, a summary, a briefing")
-    ap.add_argument("--report", metavar="OUT_JSON", help="only print the table of a saved --out "
-                    "file (reply tokens counted again by the server's tokenizer)")
-    ap.add_argument("--replay", metavar="OUT_JSON", help="ask a saved --out file's questions "
-                    "again, the model's recorded replies played back (no model needed)")
+    ap.add_argument("--report", metavar="OUT_JSON", nargs="+", help="only print the table of "
+                    "saved --out files, together (reply tokens counted again by the server's "
+                    "tokenizer)")
+    ap.add_argument("--replay", metavar="OUT_JSON", nargs="+", help="ask saved --out files' "
+                    "questions again, the model's recorded replies played back (no model needed)")
     args = ap.parse_args()
-    if args.replay:
-        replay(args)
-        return
-    if args.report:
-        saved = json.loads(Path(args.report).read_text())
-        for row in saved["rows"]:
-            row["tokens_out"] = sum(tokens(args.base_url, r) for r in row.get("replies", []))
-        report(argparse.Namespace(**{**saved["args"], "label": args.label}), saved["rows"],
-               saved.get("extras", {}))
+    if args.replay or args.report:
+        files = args.replay or args.report
+        saved = [json.loads(Path(f).read_text()) for f in files]
+        rows = [r for f in args.replay for r in replay(f)] if args.replay else \
+            [r for s in saved for r in s["rows"]]
+        if args.report:
+            for row in rows:
+                row["tokens_out"] = sum(tokens(args.base_url, r) for r in row.get("replies", []))
+        label = args.label + (" (recorded replies played back)" if args.replay else "")
+        report(argparse.Namespace(**{**saved[0]["args"], "label": label}), rows,
+               {k: v for s in saved for k, v in s.get("extras", {}).items()})
         return
     run(args)
 
