@@ -62,7 +62,8 @@ _HISTORY_ANSWER_CHARS = 600
 # not whole chunks (see BENCHMARKS.md, "Real models").
 EVIDENCE_SENTENCES = 6
 # The refusal gate: under this calibrated confidence of the offline answer the model is not
-# asked (chosen on fold A by bench/llm_gate.py).
+# asked either. 0: only the offline answerer's own refusals; bench/llm_gate.py measures higher
+# thresholds on fold A, and BENCHMARKS.md ("Real models") says why none is used yet.
 GATE_CONFIDENCE = 0.0
 GATED_NOTICE = "Answered offline: the sources do not answer this well enough to ask the model."
 
