@@ -187,7 +187,6 @@ def ask_cmd(
     timings: bool = typer.Option(False, "--timings", help="Show how long each step took."),
 ) -> None:
     """Ask a question; the answer cites exact spans of the articles."""
-    from bot import render
     from bot.config import check
     from bot.datefilter import parse_range
 
@@ -208,22 +207,38 @@ def ask_cmd(
     settings = _settings(ctx)
     answer = _warm_answer(settings, {"question": question, "k": k, "source": source,
                                      "since": since, "until": until})
-    if answer is None:  # no warm `bot serve`: do the work here
-        from bot.core import Bot
-        from bot.retrieval import Filters
+    if answer is None:  # no warm `bot serve`: do the work here, then start one for the next ask
+        _ask_here(settings, question, k, fmt, timings, source, since, until)
+        _start_warm(ctx, settings)
+        return
+    _show_answer(settings, answer, fmt, timings)
 
-        bot, filters = Bot(settings), Filters(source=source, since=since, until=until)
-        warming = bot.preload()  # the model loads while Chroma is imported and opened
-        try:
-            if out.is_terminal and fmt == "text":
-                # Print the model's words as they arrive, then the verified answer in their place.
-                _log_ask(settings, render.streamed_answer(
-                    out, bot.ask_stream(question, k=k, filters=filters), show_timings=timings))
-                return
-            answer = bot.ask(question, k=k, filters=filters)
-        finally:
-            if warming:
-                warming.join()
+
+def _ask_here(settings: Any, question: str, k: int | None, fmt: str,
+              timings: bool, source: str | None, since: Any, until: Any) -> None:
+    """Answer in this process (no warm process to ask) and show the answer."""
+    from bot import render
+    from bot.core import Bot
+    from bot.retrieval import Filters
+
+    bot, filters = Bot(settings), Filters(source=source, since=since, until=until)
+    warming = bot.preload()  # the model loads while Chroma is imported and opened
+    try:
+        if out.is_terminal and fmt == "text":
+            # Print the model's words as they arrive, then the verified answer in their place.
+            _log_ask(settings, render.streamed_answer(
+                out, bot.ask_stream(question, k=k, filters=filters), show_timings=timings))
+            return
+        answer = bot.ask(question, k=k, filters=filters)
+    finally:
+        if warming:
+            warming.join()
+    _show_answer(settings, answer, fmt, timings)
+
+
+def _show_answer(settings: Any, answer: Any, fmt: str, timings: bool) -> None:
+    from bot import render
+
     _log_ask(settings, answer)
     if fmt == "json":
         out.print(render.to_json(answer.to_dict()), markup=False)
@@ -231,6 +246,19 @@ def ask_cmd(
         out.print(render.answer_markdown(answer), markup=False, end="")
     else:
         render.answer(out, answer, show_timings=timings)
+
+
+def _start_warm(ctx: typer.Context, settings: Any) -> None:
+    """Start this store's warm process in the background (bot/warm.py says when it does not)
+    with this command's settings: the same environment and folder, and the global flags given
+    as their environment variables (a process's environment is its owner's to read, unlike its
+    command line, and --chroma-url may hold a password)."""
+    from bot import warm
+    from bot.config import env_name
+
+    flags = {env_name(name): str(value) for name, value in (ctx.obj or {}).items() if value is not None}
+    warm.start(settings, [sys.executable, "-m", "bot", "serve", "--idle", f"{settings.warm_idle:g}"],
+               flags)
 
 
 def _warm_answer(settings: Any, request: dict[str, Any]) -> Any:
@@ -267,23 +295,34 @@ def _log_ask(settings: Any, answer: Any) -> None:
         err.print(f"note: not logged: {e}", markup=False)
 
 
-@app.command("serve", epilog=examples("bot serve &", "bot serve --idle 3600"))
+@app.command("serve", epilog=examples("bot serve &", "bot serve --idle 3600", "bot serve --stop"))
 def serve_cmd(
     ctx: typer.Context,
-    idle: float = typer.Option(900, "--idle", min=1, metavar="SECONDS",
-                               help="Exit after this long without a question."),
+    idle: Optional[float] = typer.Option(None, "--idle", metavar="SECONDS",
+                                         help="Exit after this long without a question (BOT_WARM_IDLE)."),
+    stop: bool = typer.Option(False, "--stop", help="Stop the warm bot of this store, and exit."),
 ) -> None:
     """Keep a warm bot that `bot ask` answers through (much faster); it exits when idle.
 
     The store, the model and the offline answerer stay loaded in this process; `bot ask` of
-    the same store and settings is answered here while it runs (offline answers only)."""
+    the same store and settings is answered here while it runs (offline answers only).
+    `bot ask` starts one by itself unless BOT_WARM is off."""
     from bot import warm
+    from bot.config import check
+
+    settings = _settings(ctx)
+    if stop:
+        stopped = warm.stop(settings)
+        out.print(f"stopped the warm bot of {Path(settings.store_dir).absolute()}" if stopped
+                  else "no warm bot serves this store", markup=False)
+        return
+    idle = settings.warm_idle if idle is None else check("warm_idle", idle, "--idle")
 
     def ready(path: Path) -> None:
         err.print(f"serving {path}; exits after {idle:g} s without a question", markup=False)
 
-    answered = warm.serve(_settings(ctx), idle, on_ready=ready)
-    err.print(f"idle for {idle:g} s after {answered} question(s); stopped", markup=False)
+    answered = warm.serve(settings, idle, on_ready=ready)
+    err.print(f"answered {answered} question(s); stopped", markup=False)
 
 
 @app.command("log", epilog=examples("bot log -n 1", "bot log --json -n 0"))

@@ -65,6 +65,13 @@ class Settings:
     log_questions: bool = _setting(
         "BOT_LOG", True, "Keep each `bot ask` with its answer for `bot log` (chat keeps its own)."
     )
+    warm: bool = _setting(
+        "BOT_WARM", True, "`bot ask` starts a background process that keeps the store and the "
+        "model loaded, so the next asks are fast (offline answers); off = never."
+    )
+    warm_idle: float = _setting(
+        "BOT_WARM_IDLE", 600.0, "Seconds a warm process (bot serve) waits for a question before it exits."
+    )
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
     slack_bot_token: str = _setting("SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...) for the Web API.", True)
@@ -192,6 +199,11 @@ def mask(secret: str) -> str:
     return "(set, hidden)" if secret else "(not set)"
 
 
+def env_name(name: str) -> str:
+    """The environment variable of setting `name` (a field name)."""
+    return _ENV[name]
+
+
 def describe() -> list[tuple[str, str, str]]:
     """(env var, default, help) for every setting: the source of `.env.example`."""
     return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
@@ -210,6 +222,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "llm_retries": (0, 20, "retries"),
     "fetch_timeout": (0.1, 86_400, "seconds"),
     "chroma_timeout": (0.1, 86_400, "seconds"),
+    "warm_idle": (1, 604_800, "seconds"),
     "slack_rate_limit": (0, 100_000, "questions per minute"),
     "slack_workers": (1, 256, "workers"),
 }

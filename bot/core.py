@@ -87,7 +87,7 @@ class Bot:
             with self._lock:
                 if collection not in self._answerers:
                     self._answerers[collection] = ExtractiveAnswerer(
-                        self.embedder, self.retriever(collection).idf)
+                        self.embedder, self.retriever(collection).idf_as_retrieved)
         return self._answerers[collection]
 
     def retriever(self, collection: str | None = None) -> Retriever:

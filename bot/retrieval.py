@@ -156,6 +156,17 @@ class Retriever:
         assert self._bm25 is not None
         return self._bm25.idf(term)
 
+    def idf_as_retrieved(self, term: str) -> float:
+        """IDF as of the last refresh (every `retrieve` does one): what the answerer scores the
+        passages just retrieved with, without `idf`'s freshness check (two Chroma reads, ~1-3
+        ms) for each of the dozens of terms of one answer."""
+        index = self._bm25
+        if index is None:
+            self.refresh()
+            index = self._bm25
+        assert index is not None
+        return index.idf(term)
+
     def idf_snapshot(self) -> Callable[[str], float]:
         """IDF for scoring many terms at once: one freshness check in all, where `idf` checks
         the store's generation on every call."""

@@ -52,6 +52,9 @@ def clean_env(monkeypatch, tmp_path):
         if key.startswith(BOT_ENV_PREFIXES):
             monkeypatch.delenv(key)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # `bot ask` starts a warm background process (bot/warm.py) unless BOT_WARM is off: a test
+    # run must leave none behind, so it is off unless a test turns it on (tests/test_warm.py).
+    monkeypatch.setenv("BOT_WARM", "off")
     # The per-user store (bot/location.py) of a test, and of the CLI it runs, is in tmp_path:
     # a test never writes into the real home.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -91,6 +94,7 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None,
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
     full_env["PYTHONPATH"] = str(ROOT)
     full_env["NO_COLOR"] = "1"
+    full_env["BOT_WARM"] = "off"  # no warm process left behind (see clean_env)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, input=input, timeout=timeout)

@@ -191,7 +191,8 @@ def test_ask_reads_stdin_and_writes_markdown(store):
 
 def _terminal(*args: str, env: dict[str, str], cwd: Path | None = None) -> pexpect.spawn:
     full = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
-    full.update(PYTHONPATH=str(ROOT), NO_COLOR="1", **env)
+    full.update(PYTHONPATH=str(ROOT), NO_COLOR="1", BOT_WARM="off")  # no warm process left behind
+    full.update(env)
     return pexpect.spawn(args[0], list(args[1:]), env=full, cwd=str(cwd) if cwd else None,
                          encoding="utf-8", timeout=120, dimensions=(40, 200))
 

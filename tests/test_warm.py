@@ -81,3 +81,87 @@ def test_serve_exits_when_idle_and_removes_its_socket(tmp_path):
     _, err = server.communicate(timeout=120)
     assert server.returncode == 0 and "stopped" in err
     assert not (store / "serve.sock").exists()
+
+
+def lock_held(store: Path) -> bool:
+    """Whether a warm process holds the store's lock (serving, or loading to), seen from
+    outside as another process would: a non-blocking flock on serve.lock."""
+    import fcntl
+
+    if not (store / "serve.lock").exists():
+        return False
+    with open(store / "serve.lock") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        return False
+
+
+def wait_for(condition, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_ask_starts_a_warm_bot_that_answers_the_next_ask_and_stops(tmp_path):
+    store = tmp_path / "store"
+    off = {"BOT_STORE_DIR": str(store)}  # run_cli's default: BOT_WARM=off
+    on = {**off, "BOT_WARM": "on", "BOT_WARM_IDLE": "120"}
+    assert run_cli("ingest", str(SEEDS), env=off).returncode == 0
+    alone = json.loads(run_cli("ask", QUESTION, "--json", env=off).stdout)
+    assert not (store / "serve.lock").exists()  # off: nothing started, nothing written
+    try:
+        assert imports_chroma(QUESTION, env=on)  # the first ask answers in-process, then starts one
+        wait_for(lambda: (store / "serve.sock").exists(), "no warm bot started")
+        assert lock_held(store)
+        served = json.loads(run_cli("ask", QUESTION, "--json", env=on).stdout)
+        assert {k: served[k] for k in ("short_answer", "citations", "statements")} == \
+               {k: alone[k] for k in ("short_answer", "citations", "statements")}
+        assert not imports_chroma(QUESTION, env=on)  # went through the warm bot
+        assert not imports_chroma(QUESTION, env=off)  # off only stops starting one
+        # One per store: asks that find it (or a starting one) start no other.
+        assert run_cli("serve", env=on).returncode == 1
+    finally:
+        stopped = run_cli("serve", "--stop", env=off)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == f"stopped the warm bot of {store}"
+    wait_for(lambda: not lock_held(store), "the warm bot did not exit on --stop", timeout=60)
+    assert not (store / "serve.sock").exists()
+    r = run_cli("serve", "--stop", env=off)
+    assert r.returncode == 0 and r.stdout.strip() == "no warm bot serves this store"
+
+
+def test_a_started_warm_bot_exits_when_idle(tmp_path):
+    store = tmp_path / "store"
+    env = {"BOT_STORE_DIR": str(store), "BOT_WARM": "on", "BOT_WARM_IDLE": "1"}
+    assert run_cli("ingest", str(SEEDS), env=env).returncode == 0
+    try:
+        assert run_cli("ask", QUESTION, env=env).returncode == 0
+        wait_for(lambda: lock_held(store), "no warm bot started")
+        wait_for(lambda: not lock_held(store), "the warm bot did not exit when idle")
+        assert not (store / "serve.sock").exists()
+    finally:
+        run_cli("serve", "--stop", env=env)
+
+
+def test_concurrent_serves_leave_exactly_one(tmp_path):
+    store = tmp_path / "store"
+    assert run_cli("ingest", str(SEEDS), env={"BOT_STORE_DIR": str(store)}).returncode == 0
+    full = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
+    full.update(PYTHONPATH=str(ROOT), BOT_STORE_DIR=str(store))
+    procs = [subprocess.Popen([sys.executable, "-m", "bot", "serve", "--idle", "120"], env=full,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    try:
+        wait_for(lambda: sum(p.poll() is not None for p in procs) == 2, "not exactly one stayed")
+        losers = [p for p in procs if p.poll() is not None]
+        for p in losers:
+            assert p.returncode == 1 and "already serves this store" in p.communicate()[1]
+        wait_for(lambda: (store / "serve.sock").exists(), "the one left does not listen")
+        assert not imports_chroma(QUESTION, env={"BOT_STORE_DIR": str(store)})
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=60)
