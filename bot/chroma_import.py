@@ -1,4 +1,5 @@
-"""Import Chroma without the part the bot never uses: its embedding-function zoo.
+"""Import Chroma without the part the bot never uses (its embedding-function zoo) and without
+a check of its own code that only costs time (see `_override_signatures_unchecked`).
 
 `import chromadb` costs ~1 s of a cold `bot ask`, and a good part of that is
 `chromadb.utils.embedding_functions`: ~25 wrappers of other vendors' models (OpenAI, Cohere,
@@ -9,11 +10,17 @@ at start-up (`known_embedding_functions`, `register_embedding_function`) load th
 on first use. Anything else that needs it (a submodule, another attribute) gets the real one
 too, so behaviour is Chroma's own; only the time of the import moves.
 
+The same for OpenTelemetry's gRPC span exporter (the gRPC and protobuf stacks, ~0.08 s): Chroma
+imports the name `OTLPSpanExporter` at start-up but makes one only when it is configured to send
+traces to a collector (`chroma_otel_collection_endpoint`), which the bot never sets; the
+stand-in's `OTLPSpanExporter` imports the real module when called.
+
 Written against the pinned chromadb (pyproject.toml); tests run every store through it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -22,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, Iterator
 
 PACKAGE = "chromadb.utils.embedding_functions"
+OTLP = "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 
 def import_chromadb() -> Any:
@@ -35,9 +43,34 @@ def import_chromadb() -> Any:
         spec = importlib.util.find_spec("chromadb")
         if spec is not None and spec.submodule_search_locations:
             sys.modules[PACKAGE] = _Deferred(PACKAGE)
-    import chromadb
+    if "chromadb" not in sys.modules and OTLP not in sys.modules:
+        sys.modules[OTLP] = _DeferredExporter(OTLP)
+    with _override_signatures_unchecked():
+        import chromadb
 
     return chromadb
+
+
+@contextlib.contextmanager
+def _override_signatures_unchecked() -> Iterator[None]:
+    """Chroma marks ~160 methods with the `overrides` package's @override, which compares each
+    one's signature with its base class's while the class is made (inspect.signature and type
+    hints: ~0.07 s of every import). That is a check of Chroma's own code, which the pin fixes;
+    it is skipped while Chroma imports. The rest of @override (the mark, finding the base
+    method, EnforceOverrides) runs as ever, and the check is back once the import is done."""
+    try:
+        import overrides  # noqa: F401  (its submodule is shadowed by the function of that name)
+
+        module = sys.modules["overrides.overrides"]
+        check = module.ensure_signature_is_compatible
+    except (ImportError, KeyError, AttributeError):
+        yield  # another version of the package: import as is
+        return
+    module.ensure_signature_is_compatible = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        module.ensure_signature_is_compatible = check
 
 
 def _real() -> types.ModuleType:
@@ -94,3 +127,34 @@ class _Deferred(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_real(), name)
+
+
+class _DeferredExporter(types.ModuleType):
+    """The exporter module's stand-in: `OTLPSpanExporter` makes a real one (importing the real
+    module in its place), and any other name is read from the real module."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.OTLPSpanExporter = _otlp_span_exporter
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # the import system asks for __path__ & co.: a plain module
+            raise AttributeError(name)
+        return getattr(_real_exporter(), name)
+
+
+def _otlp_span_exporter(*args: Any, **kwargs: Any) -> Any:
+    return _real_exporter().OTLPSpanExporter(*args, **kwargs)
+
+
+def _real_exporter() -> types.ModuleType:
+    current = sys.modules.get(OTLP)
+    if isinstance(current, _DeferredExporter):
+        del sys.modules[OTLP]
+        try:
+            return importlib.import_module(OTLP)
+        except BaseException:
+            sys.modules[OTLP] = current
+            raise
+    return importlib.import_module(OTLP)
+
