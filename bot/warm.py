@@ -163,9 +163,6 @@ class ServeError(BotError):
 def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
     """Answer questions on this store's socket until `idle` seconds pass without one.
     Returns how many were answered."""
-    from bot.core import Bot
-    from bot.retrieval import Filters
-
     path = socket_path(settings)
     if path is None:
         raise ServeError(f"{Path(settings.store_dir).absolute()}: the store path is too long for "
@@ -183,6 +180,9 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
         os.close(lock)
         raise
     try:
+        from bot.core import Bot  # after the lock: a second warm process stops before loading
+        from bot.retrieval import Filters
+
         # SIGTERM (kill, a service manager) ends it like the idle timeout: the socket is removed.
         try:
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
