@@ -157,4 +157,3 @@ def _real_exporter() -> types.ModuleType:
             sys.modules[OTLP] = current
             raise
     return importlib.import_module(OTLP)
-

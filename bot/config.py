@@ -70,7 +70,8 @@ class Settings:
         "model loaded, so the next asks are fast (offline answers); off = never."
     )
     warm_idle: float = _setting(
-        "BOT_WARM_IDLE", 600.0, "Seconds a warm process (bot serve) waits for a question before it exits."
+        "BOT_WARM_IDLE", 600.0,
+        "Seconds a warm process (bot serve) waits for a question before it exits."
     )
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")

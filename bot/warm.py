@@ -120,22 +120,21 @@ def stop(settings: Settings) -> bool:
 def _locked(store: Path) -> bool:
     """Whether a warm process holds this store's lock (it serves, or is loading to); a lock
     that cannot even be made (no store folder) counts as held: nothing is started for it."""
-    lock = _take_lock(store)
-    if lock is None:
+    try:
+        lock = _take_lock(store)
+    except OSError:
         return True
-    os.close(lock)
-    return False
+    if lock is not None:
+        os.close(lock)
+    return lock is None
 
 
 def _take_lock(store: Path) -> int | None:
     """The store's warm-process lock, as an open descriptor; None when another process holds
-    it (or it cannot be made: then no warm process is started either)."""
+    it. OSError when the lock file cannot be made."""
     import fcntl
 
-    try:
-        fd = os.open(store / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        return None
+    fd = os.open(store / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -170,8 +169,12 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
     if settings.llm_enabled:
         raise ServeError("bot serve answers offline only; unset OPENAI_API_KEY / OPENAI_BASE_URL "
                          "for it (a model's answers stream straight to the terminal instead)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = _take_lock(path.parent)  # first: a second warm process for this store stops here
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _take_lock(path.parent)  # first: a second warm process for this store stops here
+    except OSError as e:
+        raise ServeError(f"{path.parent}: cannot lock the store for a warm bot "
+                         f"({e.strerror or e}); check the folder's permissions") from None
     if lock is None:
         raise ServeError(f"a warm bot already serves this store ({path})")
     try:
