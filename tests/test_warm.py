@@ -165,3 +165,16 @@ def test_concurrent_serves_leave_exactly_one(tmp_path):
             if p.poll() is None:
                 p.terminate()
                 p.wait(timeout=60)
+
+
+def test_no_warm_bot_for_a_model_or_with_warm_off(settings, tmp_path):
+    """`bot ask` with a model streams the model's answer itself: nothing to keep warm."""
+    from bot import warm
+
+    Path(settings.store_dir).mkdir(parents=True)
+    marker = tmp_path / "started"
+    argv = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]  # stands for `bot serve`
+    assert not warm.start(settings.with_(warm=True, openai_base_url="http://127.0.0.1:9/v1"), argv)
+    assert not warm.start(settings.with_(warm=False), argv)
+    assert warm.start(settings.with_(warm=True), argv)  # the control: it does start one
+    wait_for(marker.exists, "start() ran nothing", timeout=60)
