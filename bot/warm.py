@@ -132,7 +132,10 @@ def _locked(store: Path) -> bool:
 def _take_lock(store: Path) -> int | None:
     """The store's warm-process lock, as an open descriptor; None when another process holds
     it. OSError when the lock file cannot be made."""
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no warm bot there
+        raise OSError("no file locks on this system") from None
 
     fd = os.open(store / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
