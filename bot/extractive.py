@@ -51,6 +51,9 @@ _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|Octob
 _NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
             r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|"
             r"dozen|several|a few|half)")
+_ORDINAL = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+            r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|"
+            r"twentieth|twenty-first)")
 _QUALIFIER = r"(?:(?:more than|less than|fewer than|about|around|nearly|almost|over|under|some|up to|approximately|at least|roughly)\s+)?"
 _NUMBER = rf"(?:\$|£|€)?\d[\d,]*(?:\.\d+)?|{_NUMWORD}(?:(?:\s+and\s+a|\s+and|-|\s)+{_NUMWORD})*"
 _TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)"
@@ -63,7 +66,11 @@ PATTERNS = {
     "date": re.compile(rf"\b(?:{_MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?|\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|"
                        rf"{_MONTH}\s+\d{{4}}|(?:early|mid|late)[- ]\d{{4}}s?|\d{{4}}s?|"
                        rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|"
-                       rf"\d{{1,2}}(?:st|nd|rd|th) century)\b"),
+                       rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL}) century|"
+                       rf"\d{{1,2}}(?::\d\d)?\s*(?:a\.m\.?|p\.m\.?|am|pm)|noon|midnight|"
+                       rf"(?:AD|A\.D\.)\s*\d{{1,4}}|\d{{1,4}}\s*(?:BC|BCE|CE|AD|B\.C\.?|A\.D\.?)|"
+                       rf"(?<=\bin )\d{{3}}|(?:{_NUMBER})(?:\s+(?:million|billion|thousand))?\s+years\s+ago)"
+                       rf"(?!\w)"),
     "speed": re.compile(rf"\b{_QUALIFIER}(?:(?:{_NUMBER}){_SCALE}\s*(?:{_LEN_UNIT}|km)\s*(?:per|an|a|/)\s*"
                         rf"(?:hour|h|second|s|minute)|(?:{_NUMBER})\s*(?:mph|km/h|kph|knots)|[Mm]ach\s*\d[\d.]*)\b",
                         re.I),
@@ -159,6 +166,25 @@ class QuestionInfo:
     term_list: tuple[str, ...]  # the same in question order (for bigrams)
     words: frozenset[str]  # lower-cased words as written
     head: str | None  # stemmed noun after what/which ("what team" -> "team")
+    unit: frozenset[str] = frozenset()  # stemmed words after "how many/much" ("square miles")
+    caps: frozenset[str] = frozenset()  # capitalised words after the first, as written
+
+
+_UNIT = re.compile(r"\bhow (?:many|much)\s+((?:\w+\s+){0,2}\w+)")
+
+
+def _unit_terms(q: str) -> frozenset[str]:
+    """The thing counted in "how many square miles ...": a sentence giving a number of
+    them is likelier the answer than one giving any number."""
+    m = _UNIT.search(q)
+    if not m:
+        return frozenset()
+    words = []
+    for w in m.group(1).split():
+        if w in _AUX or w in _FUNCTION:
+            break
+        words.append(w)
+    return frozenset(terms(" ".join(words)))
 
 
 @lru_cache(maxsize=256)
@@ -180,7 +206,9 @@ def analyse(question: str) -> QuestionInfo:
         stems = terms(m.group(1))
         head = stems[0] if stems else None
     words = frozenset(w.lower() for w in re.findall(r"\w+", question))
-    return QuestionInfo(question, wh, types, frozenset(term_list), term_list, words, head)
+    caps = frozenset(w for w in re.findall(r"\b[A-Z][\w'’-]*", question)[1:] if w.lower() not in _AUX)
+    return QuestionInfo(question, wh, types, frozenset(term_list), term_list, words, head,
+                        _unit_terms(q), caps)
 
 
 # -- the models -----------------------------------------------------------------------------
@@ -379,7 +407,13 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
         "rank0": float(c.rank == 0),
         "passage_score": 30.0 * c.passage_score,  # RRF scores are ~1/60: bring to ~1
         "head": float(q.head is not None and q.head in sterms),
+        "bm25": _bm25(q, sterm_list, idf) / (sum(idf(t) for t in q.terms) or 1.0),
+        "trigram": _trigrams(q.term_list, sterm_list),
+        "caps": sum(w in c.text for w in q.caps) / len(q.caps) if q.caps else 0.0,
+        "no_caps": float(bool(q.caps) and not any(w in c.text for w in q.caps)),
     }
+    if q.unit:
+        f["unit_after_number"] = _unit_after_number(q, c.text)
     kinds = _kinds(c.text, q)
     for kind, v in kinds.items():
         f[f"has_{kind}"] = v
@@ -393,6 +427,39 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
     f[f"wh={q.wh}|lex"] = f["lex"]
     f[f"wh={q.wh}|dense"] = dense
     return f
+
+
+def _bm25(q: QuestionInfo, sterm_list: tuple[str, ...], idf: Callable[[str], float]) -> float:
+    """BM25 of the sentence alone (k1 1.5, b 0.75 over a typical 25-term sentence): repeated
+    question terms count, with diminishing returns, and long sentences pay for their length."""
+    norm = 1.5 * (0.25 + 0.75 * len(sterm_list) / 25)
+    score = 0.0
+    for t in q.terms:
+        tf = sterm_list.count(t)
+        if tf:
+            score += idf(t) * tf * 2.5 / (tf + norm)
+    return score
+
+
+def _trigrams(qseq: tuple[str, ...], sseq: tuple[str, ...]) -> float:
+    qt = set(zip(qseq, qseq[1:], qseq[2:]))
+    return len(qt & set(zip(sseq, sseq[1:], sseq[2:]))) / len(qt) if qt else 0.0
+
+
+def _unit_after_number(q: QuestionInfo, text: str) -> float:
+    """1 when a number in the sentence is followed within three words by the thing counted."""
+    toks = [t for _, _, t in tokens(text)]
+    for i, t in enumerate(toks):
+        if t[0].isdigit() or t.lower() in _NUM_WORDS:
+            after = {x for w in toks[i + 1:i + 4] for x in terms(w)}
+            if after & q.unit:
+                return 1.0
+    return 0.0
+
+
+_NUM_WORDS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+              "eleven", "twelve", "twenty", "thirty", "forty", "fifty", "hundred", "hundreds",
+              "thousand", "thousands", "million", "millions", "billion", "dozen", "dozens"}
 
 
 def _kinds(text: str, q: QuestionInfo) -> dict[str, float]:
@@ -414,10 +481,11 @@ def type_match(sentence: str, types: list[str], qwords: set[str]) -> float:
 
 def add_relative(cands: list[Candidate]) -> None:
     """Each candidate against the best of its question: the ranker compares within a question."""
-    for name in ("dense", "lex", "lex_ctx", "bigram"):
+    for name in ("dense", "lex", "lex_ctx", "bigram", "bm25"):
         top = max(c.features[name] for c in cands)
         for c in cands:
             c.features[f"{name}_gap"] = c.features[name] - top
+            c.features[f"{name}_top"] = float(c.features[name] == top)
 
 
 # -- candidate short answers ----------------------------------------------------------------
