@@ -14,6 +14,9 @@ figures in BENCHMARKS.md are measured on articles the models never saw) do the j
             to the question's words, each crossed with the question word (who/when/how many..)
   refusal   says the sources do not answer: how well the best sentence covers the question,
             question terms found nowhere in the passages, both models' confidence
+  reading   a sentence that negates the question's own verb ("was not reported" for "who
+            reported?") drops below the others at the second look; a short answer cut out
+            of a measure ("half hours") is widened to the whole measure
   confidence  two logistic calibrations of those scores (`decide`): P(the first cited sentence
             holds the answer) and P(the short phrase is right); the phrase is shown only above
             a threshold chosen for precision, and a question asking for a kind of thing the
@@ -167,8 +170,6 @@ class QuestionInfo:
     words: frozenset[str]  # lower-cased words as written
     head: str | None  # stemmed noun after what/which ("what team" -> "team")
     predicate: str | None = None  # stemmed verb of "who/what <verb> ..." ("who reported")
-    unit: frozenset[str] = frozenset()  # stemmed words after "how many/much" ("square miles")
-    caps: frozenset[str] = frozenset()  # capitalised words after the first, as written
 
 
 _PREDICATE = re.compile(r"\s*(?:who|what|which\s+\w+)\s+(\w+)", re.I)
@@ -200,23 +201,6 @@ def denies_predicate(q: QuestionInfo, text: str) -> bool:
     return False
 
 
-_UNIT = re.compile(r"\bhow (?:many|much)\s+((?:\w+\s+){0,2}\w+)")
-
-
-def _unit_terms(q: str) -> frozenset[str]:
-    """The thing counted in "how many square miles ...": a sentence giving a number of
-    them is likelier the answer than one giving any number."""
-    m = _UNIT.search(q)
-    if not m:
-        return frozenset()
-    words = []
-    for w in m.group(1).split():
-        if w in _AUX or w in _FUNCTION:
-            break
-        words.append(w)
-    return frozenset(terms(" ".join(words)))
-
-
 @lru_cache(maxsize=256)
 def analyse(question: str) -> QuestionInfo:
     q = question.lower()
@@ -236,9 +220,8 @@ def analyse(question: str) -> QuestionInfo:
         stems = terms(m.group(1))
         head = stems[0] if stems else None
     words = frozenset(w.lower() for w in re.findall(r"\w+", question))
-    caps = frozenset(w for w in re.findall(r"\b[A-Z][\w'’-]*", question)[1:] if w.lower() not in _AUX)
     return QuestionInfo(question, wh, types, frozenset(term_list), term_list, words, head,
-                        _predicate(question), _unit_terms(q), caps)
+                        _predicate(question))
 
 
 # -- the models -----------------------------------------------------------------------------
@@ -437,13 +420,7 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
         "rank0": float(c.rank == 0),
         "passage_score": 30.0 * c.passage_score,  # RRF scores are ~1/60: bring to ~1
         "head": float(q.head is not None and q.head in sterms),
-        "bm25": _bm25(q, sterm_list, idf) / (sum(idf(t) for t in q.terms) or 1.0),
-        "trigram": _trigrams(q.term_list, sterm_list),
-        "caps": sum(w in c.text for w in q.caps) / len(q.caps) if q.caps else 0.0,
-        "no_caps": float(bool(q.caps) and not any(w in c.text for w in q.caps)),
     }
-    if q.unit:
-        f["unit_after_number"] = _unit_after_number(q, c.text)
     kinds = _kinds(c.text, q)
     for kind, v in kinds.items():
         f[f"has_{kind}"] = v
@@ -457,39 +434,6 @@ def sentence_features(q: QuestionInfo, c: Candidate, dense: float,
     f[f"wh={q.wh}|lex"] = f["lex"]
     f[f"wh={q.wh}|dense"] = dense
     return f
-
-
-def _bm25(q: QuestionInfo, sterm_list: tuple[str, ...], idf: Callable[[str], float]) -> float:
-    """BM25 of the sentence alone (k1 1.5, b 0.75 over a typical 25-term sentence): repeated
-    question terms count, with diminishing returns, and long sentences pay for their length."""
-    norm = 1.5 * (0.25 + 0.75 * len(sterm_list) / 25)
-    score = 0.0
-    for t in q.terms:
-        tf = sterm_list.count(t)
-        if tf:
-            score += idf(t) * tf * 2.5 / (tf + norm)
-    return score
-
-
-def _trigrams(qseq: tuple[str, ...], sseq: tuple[str, ...]) -> float:
-    qt = set(zip(qseq, qseq[1:], qseq[2:]))
-    return len(qt & set(zip(sseq, sseq[1:], sseq[2:]))) / len(qt) if qt else 0.0
-
-
-def _unit_after_number(q: QuestionInfo, text: str) -> float:
-    """1 when a number in the sentence is followed within three words by the thing counted."""
-    toks = [t for _, _, t in tokens(text)]
-    for i, t in enumerate(toks):
-        if t[0].isdigit() or t.lower() in _NUM_WORDS:
-            after = {x for w in toks[i + 1:i + 4] for x in terms(w)}
-            if after & q.unit:
-                return 1.0
-    return 0.0
-
-
-_NUM_WORDS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-              "eleven", "twelve", "twenty", "thirty", "forty", "fifty", "hundred", "hundreds",
-              "thousand", "thousands", "million", "millions", "billion", "dozen", "dozens"}
 
 
 def _kinds(text: str, q: QuestionInfo) -> dict[str, float]:
@@ -511,11 +455,10 @@ def type_match(sentence: str, types: list[str], qwords: set[str]) -> float:
 
 def add_relative(cands: list[Candidate]) -> None:
     """Each candidate against the best of its question: the ranker compares within a question."""
-    for name in ("dense", "lex", "lex_ctx", "bigram", "bm25"):
+    for name in ("dense", "lex", "lex_ctx", "bigram"):
         top = max(c.features[name] for c in cands)
         for c in cands:
             c.features[f"{name}_gap"] = c.features[name] - top
-            c.features[f"{name}_top"] = float(c.features[name] == top)
 
 
 # -- candidate short answers ----------------------------------------------------------------
@@ -739,6 +682,16 @@ def with_qualifier(sentence: str, span: Span) -> Span:
     if not m:
         return span
     return Span(m.start(), span.end, sentence[m.start():span.end], span.features, span.score)
+
+
+def whole_measure(sentence: str, span: Span) -> Span:
+    """A phrase cut out of a measure is widened to the whole of it: "half hours" of "more than
+    two and a half hours" is a fragment that says something the source does not."""
+    for kind in ("distance", "duration", "speed"):
+        for m in PATTERNS[kind].finditer(sentence):
+            if m.start() < span.start and span.end <= m.end():
+                return Span(m.start(), m.end(), m.group(), span.features, span.score)
+    return span
 
 
 def rerank_features(q: QuestionInfo, c: Candidate, rank: int, prob: float,
@@ -973,7 +926,8 @@ def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None, refuse_above: 
     if len(a.probs) > 1 and a.probs[1] >= SECOND_SENTENCE_PROB:
         best.append(a.ranked[1])
     span, sentence = a.spans[0] if a.spans else (None, None)
-    candidate = with_qualifier(sentence.text, span).text if span and sentence else None
+    candidate = with_qualifier(sentence.text, whole_measure(sentence.text, span)).text \
+        if span and sentence else None
     if conf is None:  # an uncalibrated model: the short answer is always shown (as before)
         if a.refuse_prob > refuse_above:
             return Decision([], candidate, None, None, None, refused=True)

@@ -107,8 +107,9 @@ SEEDS_QA = ROOT.parent / "shared" / "eval" / "seed_qa.jsonl"
 
 @pytest.mark.parametrize("n", [
     0, 1,
-    # Not met (BENCHMARKS.md, "Answer quality (offline)"): the ranker cites the negated
-    # sentence first; features for negation and attribution learned on SQuAD did not fix it.
+    # Not met (BENCHMARKS.md, "Issue 12"): the negated sentence no longer comes first (it
+    # denies the question's verb), but the refusal model refuses the question (0.830 over its
+    # 0.818 threshold), so nothing is shown.
     pytest.param(2, marks=pytest.mark.xfail(strict=True, reason="who reported: issue 12, not met")),
 ])
 def test_seed_questions_are_right(seeded, n):

@@ -100,13 +100,6 @@ def test_dates_include_clock_times_years_ago_and_spelled_centuries():
     assert found("I am here at 5 pm") == ["5 pm"]
 
 
-def test_a_number_of_the_thing_counted_is_noticed():
-    q = ex.analyse("How many square miles large was the region hit by the drought?")
-    assert {"squar", "mile"} <= q.unit
-    assert ex._unit_after_number(q, "The region was about 1,160,000 square miles of forest.") == 1.0
-    assert ex._unit_after_number(q, "In 2010 the drought had three epicenters.") == 0.0
-
-
 def test_a_sentence_that_denies_the_questions_verb_is_noticed():
     q = ex.analyse("Who reported the test-firings?")
     assert q.predicate == "<say>"
@@ -117,3 +110,14 @@ def test_a_sentence_that_denies_the_questions_verb_is_noticed():
     assert not ex.denies_predicate(ex.analyse("Who fired the missiles?"), denial)
     assert ex.analyse("Who did not report the test-firings?").predicate is None
     assert ex.analyse("What did the military presume?").predicate is None
+
+
+def test_a_phrase_cut_out_of_a_measure_is_made_whole():
+    sentence = "The two cruise missiles flew for more than two and a half hours before landing."
+    start = sentence.index("half hours")
+    cut = ex.Span(start, start + len("half hours"), "half hours", {})
+    whole = ex.with_qualifier(sentence, ex.whole_measure(sentence, cut))
+    assert whole.text == "more than two and a half hours"
+    assert sentence[whole.start:whole.end] == whole.text
+    name = ex.Span(4, 14, "two cruise", {})  # not inside a measure: left as it is
+    assert ex.whole_measure(sentence, name) is name
