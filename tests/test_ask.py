@@ -102,6 +102,18 @@ def test_a_name_from_a_negated_sentence_is_not_shown_as_the_answer(seeded):
     assert answer.short_answer is None or "Kim" not in answer.short_answer
 
 
+def test_a_sentence_that_denies_the_questions_verb_is_not_ranked_first(seeded):
+    """"Kim Jong Un ... was not reported to have witnessed the test-firings" shares every word
+    of "Who reported the test-firings?" and answers nothing: the agency's sentence leads."""
+    from bot.extractive import ExtractiveAnswerer
+
+    question = "Who reported the test-firings?"
+    answerer = ExtractiveAnswerer(seeded.embedder, seeded.retriever().idf)
+    ranked = answerer.analyse(question, seeded.retrieve(question, 6)).ranked
+    assert "Korean Central News Agency reported" in ranked[0].text
+    assert all("not reported" not in c.text for c in ranked[:3])
+
+
 SEEDS_QA = ROOT.parent / "shared" / "eval" / "seed_qa.jsonl"
 
 
