@@ -335,12 +335,13 @@ def select(questions: list[dict], fold: str, limit: int | None, seed: int) -> li
 
 
 def run_set(bench: Bench, answerers: dict[str, Any], qs: list[dict], k: int,
-            quiet: bool = False) -> dict[str, list[Result]]:
+            quiet: bool = False, ks: dict[str, int] | None = None) -> dict[str, list[Result]]:
+    """`ks`: passages per question for some answerers, when not `k`."""
     out: dict[str, list[Result]] = {name: [] for name in answerers}
     t0 = time.perf_counter()
     for i, q in enumerate(qs, 1):
         for name, answerer in answerers.items():
-            out[name].append(ask_one(bench, answerer, q, k))
+            out[name].append(ask_one(bench, answerer, q, (ks or {}).get(name, k)))
         if not quiet and (i % 200 == 0 or i == len(qs)):
             print(f"[{bench.set_name}] {i}/{len(qs)} questions, {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr)
@@ -382,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-model", type=Path, default=None,
                     help="also run an answerer with this model file (e.g. an earlier commit's "
                          "bot/data/qa_model.json, from git show), as 'previous'")
+    ap.add_argument("--compare-k", type=int, default=None,
+                    help="passages per question for 'previous' (default: the same as --k)")
     ap.add_argument("--compare-code", type=Path, default=None,
                     help="the bot/extractive.py that 'previous' runs (default: this checkout's)")
     ap.add_argument("--cache", type=Path, default=None,
@@ -405,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
             answerers = {"baseline": make_answerer(bench, "baseline"),
                          **({} if args.baseline_only else answerers)}
         qs = select(bench.questions, args.fold, args.limit, args.seed)
-        results = run_set(bench, answerers, qs, k)
+        results = run_set(bench, answerers, qs, k,
+                          ks={"previous": args.compare_k} if args.compare_k else None)
         for name, rs in results.items():
             # With every article asked, also show the held-out fold on its own: it is the
             # figure for a learned model trained on fold A.

@@ -87,3 +87,37 @@ def test_shipped_model_carries_its_calibration():
     assert conf.headline.weights and conf.short.weights
     # A phrase that cuts a name ("Workers" of "Workers' Party") counts against showing it.
     assert conf.short.weights["span_fragment"] < 0
+
+
+def test_dates_include_clock_times_years_ago_and_spelled_centuries():
+    found = lambda text: [m.group() for m in ex.PATTERNS["date"].finditer(text)]  # noqa: E731
+    assert found("At 1 a.m. he awoke with more chest pain.") == ["1 a.m."]
+    assert found("Bacteria evolved about 3.5 billion years ago.") == ["3.5 billion years ago"]
+    assert found("It lasted into the nineteenth century.") == ["nineteenth century"]
+    assert found("The duchy was founded in 911 by Rollo.") == ["911"]
+    assert found("Rome was founded in 753 BC.") == ["753 BC"]
+    assert found("They paid 911 dollars.") == []  # a bare three-digit number is not a year
+    assert found("I am here at 5 pm") == ["5 pm"]
+
+
+def test_a_sentence_that_denies_the_questions_verb_is_noticed():
+    q = ex.analyse("Who reported the test-firings?")
+    assert q.predicate == "<say>"
+    denial = "Kim Jong Un was not reported to have witnessed the test-firings on Tuesday."
+    assert ex.denies_predicate(q, denial)
+    assert not ex.denies_predicate(q, SENTENCE)  # "... News Agency reported Friday"
+    # Only the question's own verb counts, and a negative question is left alone.
+    assert not ex.denies_predicate(ex.analyse("Who fired the missiles?"), denial)
+    assert ex.analyse("Who did not report the test-firings?").predicate is None
+    assert ex.analyse("What did the military presume?").predicate is None
+
+
+def test_a_phrase_cut_out_of_a_measure_is_made_whole():
+    sentence = "The two cruise missiles flew for more than two and a half hours before landing."
+    start = sentence.index("half hours")
+    cut = ex.Span(start, start + len("half hours"), "half hours", {})
+    whole = ex.with_qualifier(sentence, ex.whole_measure(sentence, cut))
+    assert whole.text == "more than two and a half hours"
+    assert sentence[whole.start:whole.end] == whole.text
+    name = ex.Span(4, 14, "two cruise", {})  # not inside a measure: left as it is
+    assert ex.whole_measure(sentence, name) is name
