@@ -2,11 +2,11 @@
 against baselines run interleaved with it (so load on the machine hits all alike):
   - `python -c pass`                       the interpreter alone
   - `python -c "import chromadb"`          what importing Chroma alone costs
-  - Chroma imported as the bot imports it  (bot/chroma_import.py: embedding functions deferred)
+  - Chroma imported as the bot imports it  (bot/index/chroma_import.py: embedding functions deferred)
   - the sequential floor: import the CLI and Chroma, load the model, embed the question, one
     after the other (what a plain implementation cannot go under)
 and the commands that need no model or store (`--help`, `config`, a missing file), `bot ask`
-through a warm `bot serve` (bot/warm.py; its own copy of the store, so the plain `bot ask`
+through a warm `bot serve` (bot/ui/warm.py; its own copy of the store, so the plain `bot ask`
 rows stay cold), and the modules `python -X importtime -m bot ask` spends most on.
 
     python bench/cold_start.py [--runs 7]
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "What range was claimed?"
 
 FLOOR = f"""
-import bot.cli, chromadb
-from bot.embeddings import LocalEmbedder
+import bot.ui.cli, chromadb
+from bot.index.embeddings import LocalEmbedder
 LocalEmbedder().embed_query({QUESTION!r})
 """
 

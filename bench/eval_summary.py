@@ -6,7 +6,7 @@ briefing points with a verified citation, and the time to brief 100 articles vs 
 
 Data: ../shared/eval/cnndm_realsumm.jsonl (100 CNN/DailyMail test articles with their human
 reference summaries; text pre-tokenised and partly lower-cased). The first half of the file is
-the train half: the term model's coefficients in bot/briefing.py were fitted on it (`--fit`
+the train half: the term model's coefficients in bot/brief/briefing.py were fitted on it (`--fit`
 prints them); the figures we report are on the second half, which the fit never saw. Lead-3 is
 the first three sentences by the same sentence splitter. ROUGE: the rouge-score package, stemmer
 on, rougeLsum with one sentence per line, F-measure x 100.
@@ -27,10 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import briefing  # noqa: E402
-from bot.articles import make_article  # noqa: E402
-from bot.chunking import sentences  # noqa: E402
-from bot.citations import check  # noqa: E402
+from bot.brief import briefing  # noqa: E402
+from bot.sources.common import make_article  # noqa: E402
+from bot.index.chunking import sentences  # noqa: E402
+from bot.answer.citations import check  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core import Bot  # noqa: E402
 
@@ -57,7 +57,7 @@ def rouge(pairs: list[tuple[str, str]]) -> np.ndarray:
 
 def fit(bot: Bot, rows: list[dict], l2: float = 1.0) -> tuple[np.ndarray, float]:
     """Poisson regression (Newton steps, L2 on standardised features) of how often each stem of
-    an article appears in its reference summary, on the term features of bot/briefing.py."""
+    an article appears in its reference summary, on the term features of bot/brief/briefing.py."""
     idf = bot.retriever().idf
     xs, ys = [], []
     for row in rows:

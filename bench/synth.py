@@ -20,7 +20,7 @@ SQUAD = SHARED / "eval" / "squad11"
 
 
 def sentence_pool() -> list[str]:
-    from bot.chunking import sentences
+    from bot.index.chunking import sentences
 
     pool = []
     for path in sorted((SQUAD / "articles").glob("*.txt")):
@@ -33,7 +33,7 @@ def pad(store, n_chunks: int, start: int, rng: random.Random, pool: list[str],
         chunks_per_article: int = 10, chunk_chars: int = 600, dim: int = 384) -> int:
     """Add about `n_chunks` padding chunks (whole articles of `chunks_per_article`) as ready
     articles; ids continue from `start`. Returns the number of articles added."""
-    from bot.store import _article_meta, _chunk_meta
+    from bot.index.store import _article_meta, _chunk_meta
     from bot.schema import Article, Chunk
 
     n_articles = max(1, n_chunks // chunks_per_article)

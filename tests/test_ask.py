@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import ROOT
 
-from bot.citations import check
+from bot.answer.citations import check
 
 
 def test_seed_question_is_answered_with_a_verified_citation(seeded):
@@ -52,8 +52,8 @@ def _ask_with_threshold(bot, question: str, show_short_above: float):
     """The real answerer on the real store, with the shipped model at another threshold."""
     import dataclasses
 
-    from bot import citations
-    from bot.extractive import ExtractiveAnswerer, load_model
+    from bot.answer import citations
+    from bot.answer.extractive import ExtractiveAnswerer, load_model
 
     model = load_model()
     model = dataclasses.replace(model, confidence=dataclasses.replace(
@@ -63,7 +63,7 @@ def _ask_with_threshold(bot, question: str, show_short_above: float):
 
 
 def test_a_short_answer_is_shown_only_above_the_threshold(seeded):
-    from bot.extractive import load_model
+    from bot.answer.extractive import load_model
 
     question = "How long did the cruise missiles fly?"
     shipped = seeded.ask(question)

@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from bot.bm25 import Bm25Index
-from bot.retrieval import terms
+from bot.index.bm25 import Bm25Index
+from bot.util.text import terms
 from bot.schema import Chunk
 
 WORDS = ("river flood dam gauge mayor vote council bridge storm rain missile range test "

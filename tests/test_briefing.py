@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import Bot, briefing
-from bot.briefing import BriefingError
-from bot.datefilter import DateError
-from bot.citations import check
+from bot import Bot
+from bot.brief import briefing
+from bot.brief.briefing import BriefingError
+from bot.util.datefilter import DateError
+from bot.answer.citations import check
 from bot.config import Settings
 from tests.conftest import ROOT, SEED_FILE, run_cli
 from tests.openai_server import OpenAIServer, Reply
@@ -79,7 +80,7 @@ def test_summary_of_unknown_article_is_a_clear_error(seeded):
 
 
 def test_summary_prefers_informative_sentences_to_debris(bot):
-    from bot.articles import make_article
+    from bot.sources.common import make_article
 
     text = ("Scroll down for video.\n\nThe city council voted on Monday to close the harbour bridge "
             "for six months of repairs.\n\nCracks were found in two steel girders of the harbour "
@@ -100,7 +101,7 @@ def test_offline_briefing_is_deterministic(news):
     a = news.brief(generated_at=FIXED_TIME)
     b = news.brief(generated_at=FIXED_TIME)
     assert a.to_dict() == b.to_dict()
-    from bot import briefing_render
+    from bot.ui import briefing_render
 
     assert briefing_render.markdown(a) == briefing_render.markdown(b)
     assert briefing_render.html(a) == briefing_render.html(b)
@@ -243,10 +244,10 @@ def test_briefing_renders_in_the_terminal(news):
 
     from rich.console import Console
 
-    from bot import render
+    from bot.ui import briefing_render
 
     buf = io.StringIO()
-    render.briefing(Console(file=buf, width=100, color_system=None), news.brief(generated_at=FIXED_TIME))
+    briefing_render.terminal(Console(file=buf, width=100, color_system=None), news.brief(generated_at=FIXED_TIME))
     shown = buf.getvalue()
     assert "Headline" in shown and "Claims to watch" in shown and "[1]" in shown
 
@@ -265,7 +266,7 @@ def test_cluster_groups_by_average_similarity():
 
 
 def test_event_dates():
-    from bot.dates import event_date
+    from bot.brief.dates import event_date
 
     pub = "2022-01-28"  # a Friday
     assert event_date("The missiles hit a target on Tuesday, KCNA reported Friday.", pub) == "2022-01-25"
@@ -279,7 +280,7 @@ def test_event_dates():
 
 
 def test_claimants():
-    from bot.claims import claimant, same
+    from bot.brief.claims import claimant, same
 
     assert claimant("Three died, according to police.") == "police"
     assert claimant("KCNA, meanwhile, reported Kim inspected a factory.") == "KCNA"
@@ -433,7 +434,7 @@ def test_cli_summarize_and_brief(tmp_path):
 
 
 def test_html_is_self_contained_with_quoted_footnotes(news):
-    from bot import briefing_render
+    from bot.ui import briefing_render
 
     b = news.brief(generated_at=FIXED_TIME)
     page = briefing_render.html(b)
@@ -456,7 +457,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 def test_html_renders_in_headless_chromium(news, tmp_path):
     import subprocess
 
-    from bot import briefing_render
+    from bot.ui import briefing_render
 
     page = tmp_path / "brief.html"
     page.write_text(briefing_render.html(news.brief(generated_at=FIXED_TIME)), encoding="utf-8")

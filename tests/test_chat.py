@@ -96,7 +96,7 @@ def test_terminal_session_ask_follow_up_sources_open_history_quit(work):
 
 def test_ctrl_c_cancels_the_answer_and_keeps_the_session(work):
     # The debug delay holds each answer for 8 s inside the worker, long enough to press Ctrl-C
-    # while it is in progress whatever the machine's load (see bot/chat.py DEBUG_DELAY_ENV).
+    # while it is in progress whatever the machine's load (see bot/ui/chat.py DEBUG_DELAY_ENV).
     child = spawn(work, env={"BOT_DEBUG_ANSWER_DELAY": "8"})
     child.sendline("What range was claimed?")
     child.expect_exact("searching")

@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from bot.chunking import chunk_article, sentences
+from bot.index.chunking import chunk_article, sentences
 
 texty = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3000)
 prose = st.lists(st.sampled_from(["The missile flew.", "Dr. Kim said so!", "Really?", "\n\n",

@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from bot.citations import REFUSAL, check, locate, verify
+from bot.answer.citations import REFUSAL, check, locate, verify
 from bot.schema import Article, Draft, DraftStatement, Quote
 
 TEXT = ("North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away.\n\n"

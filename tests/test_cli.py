@@ -71,7 +71,7 @@ def test_ask_json_carries_confidence_and_the_terminal_says_what_is_missing(tmp_p
     assert 0.0 <= d["confidence"] <= 1.0 and 0.0 <= d["short_answer_confidence"] <= 1.0
     assert d["short_answer_candidate"] == "1,800 kilometers" and d["not_stated"] is None
     # The phrase is shown only above the model's threshold; else the sentence leads.
-    from bot.extractive import load_model
+    from bot.answer.extractive import load_model
 
     shown = d["short_answer_confidence"] >= load_model().confidence.show_short_above
     assert d["short_answer"] == ("1,800 kilometers" if shown else None)

@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from conftest import BOT_ENV_PREFIXES, ROOT, SEEDS, run_cli
-from bot.datefilter import DateError, parse_day, parse_range
+from bot.util.datefilter import DateError, parse_day, parse_range
 
 TODAY = dt.date.today()
 YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
@@ -112,7 +112,7 @@ def test_api_keyword_filters(seeded):
     assert seeded.ask_stream("x", until="yesterday").__next__().answer.refused
     b = seeded.brief(topic="missile tests", max_points=4)
     assert b.articles and b.citations
-    from bot.briefing import BriefingError
+    from bot.brief.briefing import BriefingError
 
     with pytest.raises(BriefingError, match=r"^no articles match since='2022-01-01' topic="):
         seeded.brief(since="2022-01-01", topic="missile tests")
@@ -226,7 +226,7 @@ def test_version_and_help():
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"bot {version}"
     top = run_cli("--help", env={"COLUMNS": "80"}).stdout
-    from bot.cli import app
+    from bot.ui.cli import app
 
     for info in app.registered_commands:
         assert re.search(rf"^  {info.name}\s", top, re.M), info.name

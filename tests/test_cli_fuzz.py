@@ -1,7 +1,7 @@
 """The CLI surface under generated input (issue 14): questions, flags, environment values and
 file kinds, run through the real entry point (`bot.cli.main`, in this process so that hundreds
 of runs fit in a test). Every run must end in exit code 0, 1 or 2 with no traceback, and
-nothing it prints may hold a raw control character (bot/terminal.py `has_unsafe`): the
+nothing it prints may hold a raw control character (bot/ui/terminal.py `has_unsafe`): the
 detector every command's output goes through here.
 
 `FUZZ_EXAMPLES` scales the example counts (bench figures in BENCHMARKS.md, Reliability)."""
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from bot.terminal import has_unsafe
+from bot.util.controls import has_unsafe
 from tests.conftest import SEEDS
 from tests.test_hostile import ESC_BODY, ESC_TITLE
 
@@ -40,7 +40,7 @@ def cli(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> tuple
     code = 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            from bot.cli import main
+            from bot.ui.cli import main
 
             main()
     except SystemExit as e:
@@ -179,7 +179,7 @@ def _runs(root: Path, article_id: str) -> dict[str, list[list[str]]]:
 
 
 def test_every_command_prints_no_raw_control_character(store):
-    from bot.cli import app
+    from bot.ui.cli import app
 
     root, env = store
     code, out, _ = cli("sources", "--json", env=env)

@@ -8,7 +8,7 @@ import random
 import shutil
 
 from bot import Bot
-from bot.citations import check
+from bot.answer.citations import check
 from tests import corpus
 from tests import crashcheck as cc
 

@@ -2,7 +2,7 @@
 
 import json
 
-from bot import extractive as ex
+from bot.answer import extractive as ex
 
 SENTENCE = ("North Korea test-fired two cruise missiles that hit a target 1,800 kilometers away "
             "on Tuesday, the official Korean Central News Agency reported Friday.")
@@ -45,7 +45,7 @@ def test_span_candidates_are_exact_and_scored_the_same_every_time():
 
 
 def test_word_states_line_up_with_the_tokens():
-    from bot.embeddings import LocalEmbedder
+    from bot.index.embeddings import LocalEmbedder
 
     [(offsets, states)] = LocalEmbedder().token_states([SENTENCE])
     assert len(offsets) == len(states) and states.shape[1] == ex.READER_DIM

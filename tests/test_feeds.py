@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from bot.articles import LoadError
-from bot.feeds import parse_feed, parse_interval
+from bot.sources.common import LoadError
+from bot.sources.feeds import parse_feed
+from bot.util.datefilter import parse_interval
 from tests.conftest import ROOT, run_cli
 from tests.newsserver import (BRIDGE, LIBRARY, MARKET, MARKERS, NewsServer, Route, article_page,
                               atom, rss)

@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from bot.articles import LoadError
-from bot.citations import check
-from bot.fetch import USER_AGENT, Fetcher, blocked_reason, load_url, looks_like_url, redact
+from bot.sources.common import LoadError
+from bot.answer.citations import check
+from bot.sources.fetch import USER_AGENT, Fetcher, blocked_reason, load_url, looks_like_url, redact
 from tests.conftest import run_cli
 from tests.newsserver import BRIDGE, LIBRARY, MARKERS, NewsServer, Route, article_page
 

@@ -6,8 +6,8 @@ hours, so "How long did they fly?" alone is ambiguous: only the conversation say
 
 import pytest
 
-from bot.citations import check
-from bot.followup import depends_on_history
+from bot.answer.citations import check
+from bot.answer.followup import depends_on_history
 
 from conftest import SEEDS
 

@@ -3,7 +3,7 @@
 import pytest
 
 from bot.errors import BotError
-from bot.history import History
+from bot.ui.history import History
 
 
 def test_answers_round_trip_through_the_database(seeded, tmp_path):

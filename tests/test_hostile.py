@@ -17,7 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from bot.terminal import clean, has_unsafe
+from bot.util.controls import clean, has_unsafe
 from tests import fakeslack as fs
 from tests.conftest import ROOT, SEEDS, free_port, run_cli
 from tests.known_secrets import MARK, SECRETS
@@ -112,7 +112,7 @@ def test_clean_keeps_length_newlines_and_tabs():
 
 
 def test_redact_hides_credential_shapes_and_leaves_prose_alone():
-    from bot.redact import redact, redact_partial, remember
+    from bot.util.redact import redact, redact_partial, remember
 
     remember(["conf-SECRET-value-77"])
     cases = {
@@ -319,7 +319,8 @@ def test_odd_files_are_skipped_in_one_line_and_the_batch_goes_on(tmp_path):
 
 
 def test_read_is_capped_whatever_stat_says(tmp_path):
-    from bot.articles import LoadError, read_capped
+    from bot.sources.common import LoadError
+    from bot.sources.articles import read_capped
 
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 5000)
@@ -329,7 +330,8 @@ def test_read_is_capped_whatever_stat_says(tmp_path):
 
 
 def test_utf16_files_are_decoded_and_broken_ones_named(tmp_path):
-    from bot.articles import LoadError, decode
+    from bot.sources.common import LoadError
+    from bot.sources.articles import decode
 
     assert decode("Trams run.".encode("utf-16"), "a") == "Trams run."
     assert decode("Trams run.".encode("utf-32"), "a") == "Trams run."
@@ -364,7 +366,7 @@ KILL_MID_WRITE = """
 import os, signal, sys
 from bot import Bot
 from bot.config import Settings
-from bot.store import Store
+from bot.index.store import Store
 
 real, seen = Store._call, []
 

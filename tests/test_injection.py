@@ -1,6 +1,6 @@
 """Prompt injection: hostile articles against a model that obeys them (tests/injection.py says
 what the attacks are, how the model behaves and what "resisted" means). The defence must be in
-the bot: verified quotes, the statement rules of bot/guard.py, never-shown HTML stripped before
+the bot: verified quotes, the statement rules of bot/answer/guard.py, never-shown HTML stripped before
 extraction, Slack text escaped. bench/injection.py runs all 50 attacks (a development set and two
 held-out sets) and reports the score; here a representative dozen must all be resisted."""
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import Bot, guard
-from bot.articles import article_from_html
+from bot import Bot
+from bot.answer import guard
+from bot.sources.articles import article_from_html
 from tests import fakeslack as fs
 from tests import injection as inj
 from tests.test_slack import Harness, slack_settings

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from bot import Bot
-from bot.llm import MAX_REPLY_CHARS
+from bot.answer.llm import MAX_REPLY_CHARS
 from tests.answers import problems
 from tests.conftest import SEEDS, run_cli
 from tests.models import answer_args

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from bot import Bot
-from bot.citations import check
-from bot.llm import CUT_OFF, condense
+from bot.answer.citations import check
+from bot.answer.llm import CUT_OFF, condense
 from tests.conftest import SEEDS, free_port
 from tests.models import cited, sentence_with
 from tests.openai_server import Reply

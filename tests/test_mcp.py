@@ -393,7 +393,7 @@ def test_http_planted_instructions_stay_inside_quoted_data(http):
     if not path.exists():
         path.write_text(PLANTED, encoding="utf-8")
         http.ok("ingest", urls_or_paths=[str(path)])
-    # `ask` never answers from an instruction sentence (bot/guard.py blanks them first)...
+    # `ask` never answers from an instruction sentence (bot/answer/guard.py blanks them first)...
     answer, text = http.ok("ask", question="How much will the harbour ferry fare be?")
     assert not [c for c in answer["citations"] if "PWNED" in c["quote"]], answer
     assert "PWNED" not in JSON_STRING.sub("", text)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from bot import render
-from bot.articles import LoadError
-from bot.citations import check
-from bot.pdf import article_from_pdf, join_pages, page_of
+from bot.ui import render
+from bot.sources.common import LoadError
+from bot.answer.citations import check
+from bot.sources.pdf import article_from_pdf, join_pages, page_of
 from tests.conftest import run_cli
 from tests.newsserver import NewsServer, Route
 from tests.pdfmaker import make_pdf

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot
-from bot.citations import check
+from bot.answer.citations import check
 from tests.conftest import ROOT, SEEDS, free_port, run_cli
 
 TOOL = ROOT.parent / "shared" / "tools" / "local-llm"

@@ -39,7 +39,7 @@ def _bot(backend, **changes):
 
 
 def _verified(bot, answer) -> bool:
-    from bot.citations import check
+    from bot.answer.citations import check
 
     return bool(answer.citations) and all(check(c, bot.article(c.article_id)) for c in answer.citations)
 
@@ -122,7 +122,7 @@ def test_answers_follow_writes_by_another_process(store_backend, tmp_path):
 
 
 def test_bm25_index_is_saved_and_reused(store_backend):
-    from bot.bm25 import Bm25Index
+    from bot.index.bm25 import Bm25Index
 
     bot = _bot(store_backend)
     bot.ingest([SEEDS])
@@ -139,7 +139,7 @@ def test_bm25_index_is_saved_and_reused(store_backend):
 
 
 def test_reindex_after_changing_the_embedding_model(store_backend, fake_embeddings):
-    from bot.store import StoreError
+    from bot.index.store import StoreError
 
     local = _bot(store_backend)
     local.ingest([SEEDS])
@@ -180,7 +180,7 @@ def test_reindex_with_new_chunk_size_while_a_reader_keeps_answering(store_backen
 
 
 def test_repair_leaves_a_live_writers_pending_article_alone(seeded):
-    from bot.store import STALE_PENDING_S
+    from bot.index.store import STALE_PENDING_S
 
     store = seeded.store()
     article_id = seeded.articles()[0].article_id
@@ -274,7 +274,7 @@ def test_unreachable_server_is_one_clear_line(tmp_path):
 
 
 def test_server_stopped_mid_session(tmp_path):
-    from bot.store import StoreError
+    from bot.index.store import StoreError
 
     server = ChromaServer(tmp_path)
     try:

@@ -12,8 +12,8 @@ import pytest
 
 from bot import Bot
 from bot.config import ConfigError
-from bot.slack.app import HELP, MAX_BODY_BYTES, SlackBot
-from bot.slack import blocks as render
+from bot.ui.slack.app import HELP, MAX_BODY_BYTES, SlackBot
+from bot.ui.slack import blocks as render
 from tests import fakeslack as fs
 from tests.test_slack import QUESTION, fake, harness, make_harness, slack_settings  # noqa: F401 (fixtures)
 

@@ -10,9 +10,9 @@ import pytest
 
 from bot.config import ConfigError
 from bot.schema import Answer, Citation, Statement
-from bot.slack import blocks as render
-from bot.slack.channels import ChannelMap
-from bot.slack.ledger import Ledger
+from bot.ui.slack import blocks as render
+from bot.ui.slack.channels import ChannelMap
+from bot.ui.slack.ledger import Ledger
 
 URL = "https://news.example.com/2021/09/missiles"
 

@@ -1,4 +1,4 @@
-"""`bot serve`: a warm process `bot ask` answers through (bot/warm.py), driven through the real
+"""`bot serve`: a warm process `bot ask` answers through (bot/ui/warm.py), driven through the real
 CLI. Whether an ask went through it is seen from the outside: a served `bot ask` never imports
 Chroma (`python -X importtime` lists every module a process imports)."""
 

@@ -1,0 +1,170 @@
+"""A warm `bot` that keeps Chroma and the model loaded, so `bot ask` need not start them.
+
+A cold `bot ask` spends most of its time importing Chroma and loading the embedding model
+(BENCHMARKS.md, "Cold start"). `bot serve` starts one process that holds both and answers on a
+Unix socket in the store folder (`serve.sock`, readable by its owner only); `bot ask` asks it
+when it is there, and does the work itself when it is not (or when anything about the exchange
+fails), so the warm process is an optimisation and never a dependency. It exits after
+`idle` seconds without a question.
+
+Only offline answers go this way (a configured model streams its answer, which the CLI shows
+as it comes), and only between processes with the same settings: the request carries a digest
+of the client's settings, and a server with other settings declines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import BotError
+
+SOCKET_NAME = "serve.sock"
+CONNECT_TIMEOUT_S = 0.5  # a server that does not even accept in this time is not worth waiting for
+ANSWER_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 5.0  # a client that connects and sends nothing does not hold up the next
+_MAX_PATH = 100  # a Unix socket path must fit in sun_path (108 bytes on Linux)
+
+
+def socket_path(settings: Settings) -> Path | None:
+    """Where the warm process of this store listens; None when the path is too long for a
+    Unix socket (then there is no warm process for this store)."""
+    path = Path(settings.store_dir).absolute() / SOCKET_NAME
+    return path if len(os.fsencode(str(path))) <= _MAX_PATH else None
+
+
+def digest(settings: Settings) -> str:
+    """A digest of every setting (secrets included, so a server never answers for a client
+    configured otherwise; only the digest travels)."""
+    values = [f"{f.name}={getattr(settings, f.name)!s}" for f in fields(settings)]
+    values.append(f"store={Path(settings.store_dir).absolute()}")
+    return hashlib.sha256("\n".join(values).encode()).hexdigest()
+
+
+# -- the client (`bot ask`) ------------------------------------------------------------------
+
+def ask(settings: Settings, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The warm process's reply to `request` (question, k, source, since, until): an answer
+    as a dict, or {"error": ..., "exit_code": ...}; None when there is no warm process to ask
+    (or it declined), so that the caller does the work itself."""
+    path = socket_path(settings)
+    if settings.llm_enabled or path is None or not path.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(CONNECT_TIMEOUT_S)
+            conn.connect(str(path))
+            conn.settimeout(ANSWER_TIMEOUT_S)
+            conn.sendall(json.dumps({**request, "digest": digest(settings)}).encode() + b"\n")
+            reply = json.loads(_read_line(conn))
+    except (OSError, ValueError):
+        return None  # gone, stale socket file, busy, or a garbled reply: answer in-process
+    return reply if isinstance(reply, dict) and ("answer" in reply or "error" in reply) else None
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        part = conn.recv(65536)
+        if not part:
+            break
+        data += part
+    return data
+
+
+# -- the server (`bot serve`) ----------------------------------------------------------------
+
+class ServeError(BotError):
+    """The warm process cannot start."""
+
+
+def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
+    """Answer questions on this store's socket until `idle` seconds pass without one.
+    Returns how many were answered."""
+    from bot.core import Bot, Filters
+
+    path = socket_path(settings)
+    if path is None:
+        raise ServeError(f"{Path(settings.store_dir).absolute()}: the store path is too long for "
+                         "a socket; use a shorter BOT_STORE_DIR")
+    if settings.llm_enabled:
+        raise ServeError("bot serve answers offline only; unset OPENAI_API_KEY / OPENAI_BASE_URL "
+                         "for it (a model's answers stream straight to the terminal instead)")
+    listener = _listen(path)  # first: a second warm process for this store stops here
+    try:
+        # SIGTERM (kill, a service manager) ends it like the idle timeout: the socket is removed.
+        try:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        except ValueError:
+            pass  # not the main thread (serve() called from a program's thread)
+        bot = Bot(settings)
+        try:  # open the store, load the model and the answerer now, not at the first question
+            bot.ask("warm up")
+        except BotError:
+            pass  # e.g. an empty store: the questions will say so
+        if on_ready:
+            on_ready(path)
+        return _loop(listener, bot, Filters, digest(settings), idle)
+    finally:
+        listener.close()
+        path.unlink(missing_ok=True)
+
+
+def _loop(listener: socket.socket, bot: Any, filters_type: Any, mine: str, idle: float) -> int:
+    """Answer one connection at a time until `idle` seconds pass without one."""
+    answered = 0
+    listener.settimeout(idle)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            return answered
+        with conn:
+            conn.settimeout(REQUEST_TIMEOUT_S)
+            try:
+                request = json.loads(_read_line(conn))
+                reply = _answer(bot, filters_type, request, mine)
+                conn.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+                answered += "answer" in reply
+            except (OSError, ValueError):
+                continue  # the client went away or sent nonsense: it answers by itself
+
+
+def _listen(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if path.exists():
+        try:  # another warm process of this store answering? then this one is not needed
+            listener.connect(str(path))
+            listener.close()
+            raise ServeError(f"a warm bot already serves this store ({path})")
+        except OSError:
+            path.unlink(missing_ok=True)  # left by one that was killed
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # the socket is the owner's only: it answers from their store
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old)
+    listener.listen(8)
+    return listener
+
+
+def _answer(bot: Any, filters_type: Any, request: dict[str, Any], mine: str) -> dict[str, Any]:
+    if not isinstance(request, dict) or request.get("digest") != mine:
+        return {"declined": "other settings"}
+    try:
+        filters = filters_type(source=request.get("source"), since=request.get("since"),
+                               until=request.get("until"))
+        answer = bot.ask(str(request.get("question", "")), k=request.get("k"), filters=filters)
+    except BotError as e:
+        return {"error": str(e), "exit_code": e.exit_code}
+    return {"answer": answer.to_dict()}
