@@ -193,7 +193,7 @@ class Bot:
                 collection: str | None = None) -> list[tuple[Article, int]]:
         """(article without its text, its chunk count), newest first (by publication date,
         then by when it was ingested; undated last), those `filters` admit."""
-        from bot.index.store import day_number
+        from bot.index.records import day_number
 
         found = [(a, n) for a, n in self.store(collection).catalog() if filters is None or
                  filters.admits({"source": a.source, "published_ts": day_number(a.published or "")})]
@@ -352,7 +352,7 @@ class Bot:
         """The answer as it is written: `AnswerDelta`s of provisional model text, then one
         `AnswerDone` with the verified answer (what to keep showing). Without a model, or when
         the model fails, the `AnswerDone` carries the extractive answer, with a notice saying
-        why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key.
+        why. Raises `bot.answer.llm.LLMAuthError` (exit code 2) when the server rejects the key.
         Filters as for `ask`."""
         k, filters = k if top_k is None else top_k, with_filters(filters, since, until, source)
         question = question.strip()

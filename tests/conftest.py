@@ -59,7 +59,7 @@ def clean_env(monkeypatch, tmp_path):
     yield
     # Each test opens stores in its own tmp_path; without this their files stay open and a
     # long run passes 1,024 descriptors, where select() (pexpect) fails.
-    from bot.index.store import close_clients
+    from bot.index.sync import close_clients
 
     close_clients()
 

@@ -123,7 +123,8 @@ def inspect(store_dir: Path, repair: bool, probe_vectors: int | None = None,
     first. `probe_vectors`: how many chunks to look up by their own vector (None = all)."""
     from bot.index.chunking import chunk_article
     from bot.index.embeddings import LOCAL_MODEL
-    from bot.index.store import Store, record_id
+    from bot.index.store import Store
+    from bot.index.records import record_id
 
     settings = settings_for(store_dir, chunk_size, chunk_overlap)
     state = State()

@@ -66,7 +66,8 @@ def test_a_call_on_a_client_another_thread_reopened_goes_to_the_new_client(stock
     collection must not fail (bench/concurrency.py saw 6 of 50 threads fail with Chroma's
     "'RustBindingsAPI' object has no attribute 'bindings'")."""
     from bot.index.embeddings import LOCAL_MODEL
-    from bot.index.store import Store, reopen_client
+    from bot.index.store import Store
+    from bot.index.sync import reopen_client
 
     store = Store(stocked, LOCAL_MODEL)
     stale_get = store._articles.get  # what a thread has in hand when another thread reopens

@@ -139,7 +139,7 @@ def test_bm25_index_is_saved_and_reused(store_backend):
 
 
 def test_reindex_after_changing_the_embedding_model(store_backend, fake_embeddings):
-    from bot.index.store import StoreError
+    from bot.index.chroma import StoreError
 
     local = _bot(store_backend)
     local.ingest([SEEDS])
@@ -180,7 +180,7 @@ def test_reindex_with_new_chunk_size_while_a_reader_keeps_answering(store_backen
 
 
 def test_repair_leaves_a_live_writers_pending_article_alone(seeded):
-    from bot.index.store import STALE_PENDING_S
+    from bot.index.writes import STALE_PENDING_S
 
     store = seeded.store()
     article_id = seeded.articles()[0].article_id
@@ -274,7 +274,7 @@ def test_unreachable_server_is_one_clear_line(tmp_path):
 
 
 def test_server_stopped_mid_session(tmp_path):
-    from bot.index.store import StoreError
+    from bot.index.chroma import StoreError
 
     server = ChromaServer(tmp_path)
     try:

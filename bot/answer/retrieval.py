@@ -19,7 +19,8 @@ from bot.index.bm25 import Bm25Index, cache_path
 from bot.index.embeddings import Embedder
 from bot.schema import Article, Chunk, Passage
 from bot.util.text import terms
-from bot.index.store import Store, day_number
+from bot.index.store import Store
+from bot.index.records import day_number
 
 RRF_K = 60
 
