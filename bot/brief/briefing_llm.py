@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.brief import briefing
+from bot.brief.timeline import CLAIMS, TIMELINE
+from bot.brief.topics import HEADLINE, DraftPoint
 from bot.answer import citations
 from bot.config import Settings
 from bot.schema import Article, Briefing, Quote, Summary
@@ -229,11 +231,11 @@ def _note_line(n: Note) -> str:
     return json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False)
 
 
-def _drafts(reply: Any, by_id: dict[str, Note]) -> list[briefing.DraftPoint]:
+def _drafts(reply: Any, by_id: dict[str, Note]) -> list[DraftPoint]:
     """The reduce reply as draft points: each statement's quotes are its notes' quotes."""
     if not isinstance(reply, dict):
         return []
-    out: list[briefing.DraftPoint] = []
+    out: list[DraftPoint] = []
 
     def quotes(item: dict) -> list[Quote]:
         ids = item.get("notes") if isinstance(item.get("notes"), list) else []
@@ -244,7 +246,7 @@ def _drafts(reply: Any, by_id: dict[str, Note]) -> list[briefing.DraftPoint]:
             if isinstance(value, list) else []
 
     for item in items(reply.get("headline")):
-        out.append(("headline", briefing.HEADLINE, item["text"], quotes(item), {}))
+        out.append(("headline", HEADLINE, item["text"], quotes(item), {}))
     for topic in reply.get("topics") if isinstance(reply.get("topics"), list) else []:
         if not isinstance(topic, dict):
             continue
@@ -252,10 +254,10 @@ def _drafts(reply: Any, by_id: dict[str, Note]) -> list[briefing.DraftPoint]:
         for item in items(topic.get("points")):
             out.append(("topic", heading, item["text"], quotes(item), {}))
     for item in items(reply.get("timeline")):
-        out.append(("timeline", briefing.TIMELINE, item["text"], quotes(item),
+        out.append(("timeline", TIMELINE, item["text"], quotes(item),
                     {"date": _str(item.get("date"))}))
     for item in items(reply.get("claims")):
         group = item.get("group") if isinstance(item.get("group"), int) else None
-        out.append(("claims", briefing.CLAIMS, item["text"], quotes(item),
+        out.append(("claims", CLAIMS, item["text"], quotes(item),
                     {"claimant": _str(item.get("claimant")), "group": group}))
     return out
