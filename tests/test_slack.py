@@ -17,8 +17,9 @@ import pytest
 
 from bot import Bot
 from bot.ui.slack import blocks as render
-from bot.ui.slack.app import HELP, NOT_IN_CHANNEL, SORRY, WORKING, SlackBot
-from bot.index.store import StoreError
+from bot.ui.slack.app import SlackBot
+from bot.ui.slack.handlers import HELP, NOT_IN_CHANNEL, SORRY, WORKING
+from bot.index.chroma import StoreError
 from tests import fakeslack as fs
 from tests.conftest import SEED_FILE, SEEDS, run_cli
 
@@ -174,7 +175,7 @@ def test_events_are_acknowledged_before_the_work_is_done(harness):
 
 
 def test_a_retried_event_is_not_answered_twice(harness, caplog):
-    caplog.set_level(logging.INFO, logger="bot.ui.slack")
+    caplog.set_level(logging.INFO, logger="bot.slack")
     event = fs.mention(QUESTION, ts="1699999999.000200")
     assert harness.event(event, event_id="EvRETRY1").status_code == 200
     assert harness.event(event, event_id="EvRETRY1", retry=1).status_code == 200

@@ -12,7 +12,9 @@ import pytest
 
 from bot import Bot
 from bot.config import ConfigError
-from bot.ui.slack.app import HELP, MAX_BODY_BYTES, SlackBot
+from bot.ui.slack.app import SlackBot
+from bot.ui.slack.handlers import HELP
+from bot.ui.slack.http_guard import MAX_BODY_BYTES
 from bot.ui.slack import blocks as render
 from tests import fakeslack as fs
 from tests.test_slack import QUESTION, fake, harness, make_harness, slack_settings  # noqa: F401 (fixtures)
