@@ -70,8 +70,8 @@ def main() -> None:
     commands = {
         "python -c pass": [py, "-c", "pass"],
         "python -c 'import chromadb'": [py, "-c", "import chromadb"],
-        "Chroma imported as the bot does (bot.chroma_import)":
-            [py, "-c", "from bot.chroma_import import import_chromadb; import_chromadb()"],
+        "Chroma imported as the bot does (bot.index.chroma_import)":
+            [py, "-c", "from bot.index.chroma_import import import_chromadb; import_chromadb()"],
         "bot --help": [py, "-m", "bot", "--help"],
         "bot config": [py, "-m", "bot", "config"],
         "bot ingest nosuchfile.txt (exit 1)": [py, "-m", "bot", "ingest", str(tmp / "nosuchfile.txt")],

@@ -1,5 +1,5 @@
 """The CLI surface under generated input (issue 14): questions, flags, environment values and
-file kinds, run through the real entry point (`bot.cli.main`, in this process so that hundreds
+file kinds, run through the real entry point (`bot.ui.cli.main`, in this process so that hundreds
 of runs fit in a test). Every run must end in exit code 0, 1 or 2 with no traceback, and
 nothing it prints may hold a raw control character (bot/ui/terminal.py `has_unsafe`): the
 detector every command's output goes through here.

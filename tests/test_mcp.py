@@ -427,7 +427,7 @@ def test_readme_client_configs_are_valid_and_start_bot_mcp():
 
 def test_other_commands_do_not_import_the_sdk():
     """The SDK takes ~0.7 s to import: only `bot mcp` may pay for it."""
-    code = "import sys, bot.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'mcp'))"
+    code = "import sys, bot.ui.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'mcp'))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr

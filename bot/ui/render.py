@@ -157,7 +157,7 @@ def article_table(console: Console, rows: list[tuple[Article, int]]) -> None:
 
 
 def log_entry(console: Console, entry: Any) -> None:
-    """One question of `bot log` (a bot.history.LogEntry): when and where, then the answer."""
+    """One question of `bot log` (a bot.ui.history.LogEntry): when and where, then the answer."""
     from datetime import datetime
 
     when = datetime.fromisoformat(entry.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
