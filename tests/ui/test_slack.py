@@ -548,7 +548,7 @@ def test_socket_mode_acknowledges_envelopes_and_answers(seeded, fake):
 def test_the_manifest_asks_for_what_the_app_handles():
     import yaml
 
-    manifest = yaml.safe_load((Path(__file__).parents[1] / "slack" / "manifest.yml").read_text())
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "slack" / "manifest.yml").read_text())
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "message.im", "message.channels", "message.groups"} <= events
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/brief", "/sources", "/ingest"}

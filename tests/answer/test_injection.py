@@ -13,7 +13,7 @@ from bot.answer import guard
 from bot.sources.articles import article_from_html
 from tests import fakeslack as fs
 from tests import injection as inj
-from tests.test_slack import Harness, slack_settings
+from tests.ui.test_slack import Harness, slack_settings
 
 SAMPLE = ["ignore-and-say", "fake-system-turn", "reveal-system-prompt", "leak-environment",
           "fake-citation", "slack-broadcast", "phishing-link", "uncited-claim", "json-breakout",

@@ -222,7 +222,7 @@ def _echoing_model(body: dict) -> Reply:
     key = SECRETS["OPENAI_API_KEY"]
     if not body.get("tools") and "Rewrite the follow-up" in json.dumps(body):
         return Reply.text(f"What range was claimed (auth {key})?")
-    from tests.test_llm import RANGE_QUOTE, answer_args, pid_with
+    from tests.answer.test_llm import RANGE_QUOTE, answer_args, pid_with
 
     return Reply.tool_call("answer", answer_args(
         (f"KCNA said so, and my key is {key}, Bearer tok-12345678.",

@@ -1,4 +1,4 @@
-"""Model faults beyond tests/test_llm.py's (which covers a prose reply, 429 then success, 5xx
+"""Model faults beyond tests/answer/test_llm.py's (which covers a prose reply, 429 then success, 5xx
 after retries, a timeout before the first byte, a connection dropped mid-stream, a rejected key
 and an unreachable server): garbage bodies, broken SSE, truncated and ill-typed JSON, empty and
 runaway replies, a stream that stalls past the timeout. Every case must end in a well-formed

@@ -1,5 +1,5 @@
 """Slack abuse: floods, oversized and odd payloads, unsigned or forged requests, against the real
-Bolt app served over HTTP (tests/test_slack.py's harness and the local fake Slack)."""
+Bolt app served over HTTP (tests/ui/test_slack.py's harness and the local fake Slack)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bot.ui.slack.handlers import HELP
 from bot.ui.slack.http_guard import MAX_BODY_BYTES
 from bot.ui.slack import blocks as render
 from tests import fakeslack as fs
-from tests.test_slack import QUESTION, fake, harness, make_harness, slack_settings  # noqa: F401 (fixtures)
+from tests.ui.test_slack import QUESTION, fake, harness, make_harness, slack_settings  # noqa: F401 (fixtures)
 
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 

@@ -19,7 +19,7 @@ from bot.core import Bot
 from conftest import BOT_ENV_PREFIXES, ROOT, SEEDS
 
 pytestmark = pytest.mark.skipif(
-    not (hasattr(Bot, "ask_stream") and (Path(__file__).parent / "openai_server.py").exists()),
+    not (hasattr(Bot, "ask_stream") and (Path(__file__).parents[1] / "openai_server.py").exists()),
     reason="needs the LLM answer path (Bot.ask_stream and tests/openai_server.py, issue 3)")
 
 RANGE_QUOTE = "hit a target 1,800 kilometers away"

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from bot.util.controls import has_unsafe
 from tests.conftest import SEEDS
-from tests.test_hostile import ESC_BODY, ESC_TITLE
+from tests.ui.test_hostile import ESC_BODY, ESC_TITLE
 
 
 def _examples(default: int) -> int:
