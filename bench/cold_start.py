@@ -2,12 +2,12 @@
 against baselines run interleaved with it (so load on the machine hits all alike):
   - `python -c pass`                       the interpreter alone
   - `python -c "import chromadb"`          what importing Chroma alone costs
-  - Chroma imported as the bot imports it  (bot/chroma_import.py: embedding functions deferred)
+  - Chroma imported as the bot imports it  (bot/index/chroma_import.py: embedding functions deferred)
   - the sequential floor: import the CLI and Chroma, load the model, embed the question, one
     after the other (what a plain implementation cannot go under)
 and the commands that need no model or store (`--help`, `--version`, `config`, an argument
 error, a missing file), `bot ask` through the warm bot that an earlier `bot ask` started
-(bot/warm.py; on its own copy of the store: the plain `bot ask` rows run with BOT_WARM=off and
+(bot/ui/warm.py; on its own copy of the store: the plain `bot ask` rows run with BOT_WARM=off and
 stay cold), and the modules `python -X importtime -m bot ask` spends most on.
 
     python bench/cold_start.py [--runs 7]
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "What range was claimed?"
 
 FLOOR = f"""
-import bot.cli, chromadb
-from bot.embeddings import LocalEmbedder
+import bot.ui.cli, chromadb
+from bot.index.embeddings import LocalEmbedder
 LocalEmbedder().embed_query({QUESTION!r})
 """
 
@@ -78,8 +78,8 @@ def main() -> None:
     commands = {
         "python -c pass": [py, "-c", "pass"],
         "python -c 'import chromadb'": [py, "-c", "import chromadb"],
-        "Chroma imported as the bot does (bot.chroma_import)":
-            [py, "-c", "from bot.chroma_import import import_chromadb; import_chromadb()"],
+        "Chroma imported as the bot does (bot.index.chroma_import)":
+            [py, "-c", "from bot.index.chroma_import import import_chromadb; import_chromadb()"],
         "bot --help": [py, "-m", "bot", "--help"],
         "bot --version": [py, "-m", "bot", "--version"],
         "bot config": [py, "-m", "bot", "config"],

@@ -150,7 +150,7 @@ def open_bench(set_name: str, cache: Path | None, settings_overrides: dict | Non
                quiet: bool = False) -> Bench:
     from bot import Bot
     from bot.config import Settings
-    from bot.embeddings import make_embedder
+    from bot.index.embeddings import make_embedder
 
     overrides = settings_overrides or {}
     tmp = None
@@ -219,8 +219,8 @@ class Result:
 
 
 def ask_one(bench: Bench, answerer: Any, q: dict, k: int) -> Result:
-    from bot import citations
-    from bot.chunking import sentences
+    from bot.answer import citations
+    from bot.index.chunking import sentences
 
     t0 = time.perf_counter()
     qv = bench.embedder.embed_query(q["question"])
@@ -308,7 +308,7 @@ def reliability_table(results: list[Result]) -> str:
 
 def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
                   code_path: Path | None = None) -> Any:
-    """`code_path`: another version of bot/extractive.py (e.g. from `git show`) to compare
+    """`code_path`: another version of bot/answer/extractive.py (e.g. from `git show`) to compare
     with, run with the model file `model_path`."""
     if kind == "baseline":
         from baseline_extractive import ExtractiveAnswerer as Baseline
@@ -322,7 +322,7 @@ def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
         sys.modules[spec.name] = module  # its dataclasses look themselves up there
         spec.loader.exec_module(module)
     else:
-        from bot import extractive as module
+        from bot.answer import extractive as module
     model = module.load_model(str(model_path)) if model_path else None
     return module.ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
 
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-k", type=int, default=None,
                     help="passages per question for 'previous' (default: the same as --k)")
     ap.add_argument("--compare-code", type=Path, default=None,
-                    help="the bot/extractive.py that 'previous' runs (default: this checkout's)")
+                    help="the bot/answer/extractive.py that 'previous' runs (default: this checkout's)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep stores and an embedding cache here between runs (e.g. bench/out/cache)")
     ap.add_argument("--json", type=Path, default=None, help="write summaries and per-question results")

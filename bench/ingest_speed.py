@@ -53,10 +53,10 @@ def main() -> None:
         sys.exit(f"no corpus at {args.articles} (the shared eval folder); pass --articles DIR")
 
     from bot import Bot
-    from bot.chunking import chunk_article
+    from bot.index.chunking import chunk_article
     from bot.config import Settings
-    from bot.embeddings import make_embedder
-    from bot.ingest import load_paths
+    from bot.index.embeddings import make_embedder
+    from bot.index.ingest import load_paths
     from bot.schema import IngestReport
 
     files = sorted(args.articles.glob("*.txt"))[: 6 if args.quick else None]

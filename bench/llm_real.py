@@ -45,7 +45,7 @@ from eval_qa import EVAL, load_questions  # noqa: E402
 from qa_metrics import contains_answer, f1_score  # noqa: E402
 
 from bot import Bot  # noqa: E402
-from bot.citations import check  # noqa: E402
+from bot.answer.citations import check  # noqa: E402
 from bot.config import Settings  # noqa: E402
 
 SEED_DIR = EVAL.parent / "seeds"

@@ -106,7 +106,8 @@ def run_backend(kind: str, sizes: list[int], n_questions: int, rounds: int, cold
                 tmp: Path) -> dict:
     from bot import Bot
     from bot.config import Settings
-    from bot.retrieval import Retriever, terms
+    from bot.answer.retrieval import Retriever
+    from bot.util.text import terms
 
     server = Server(tmp / "server") if kind == "server" else None
     try:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import eval_qa  # noqa: E402
 from qa_metrics import brier, contains_answer, f1_score, reliability, short_answer_right  # noqa: E402
 
-from bot import extractive as ex  # noqa: E402
+from bot.answer import extractive as ex  # noqa: E402
 
 
 # -- sparse listwise softmax / logistic regression, numpy only -------------------------------

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from dotenv import dotenv_values
 
 from bot.errors import BotError
-from bot.redact import redact, remember
+from bot.util.redact import redact, remember
 
 
 class ConfigError(BotError):
@@ -130,14 +130,14 @@ class Settings:
             if value is not None:
                 kwargs[name] = _coerce(name, getattr(cls, name), value)
         if "store_dir" not in kwargs:  # not set anywhere: found as git finds a repository
-            from bot.location import find_store
+            from bot.util.location import find_store
 
             kwargs["store_dir"] = find_store().path
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
         """Every way of making settings (load, with_, the Python API) is checked here, and
-        their secrets are registered with bot/redact.py before anything can print them."""
+        their secrets are registered with bot/util/redact.py before anything can print them."""
         remember(self.secrets)
         for f in fields(self):
             if f.name in RANGES:

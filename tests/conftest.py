@@ -52,17 +52,17 @@ def clean_env(monkeypatch, tmp_path):
         if key.startswith(BOT_ENV_PREFIXES):
             monkeypatch.delenv(key)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # `bot ask` starts a warm background process (bot/warm.py) unless BOT_WARM is off: a test
-    # run must leave none behind, so it is off unless a test turns it on (tests/test_warm.py).
+    # `bot ask` starts a warm background process (bot/ui/warm.py) unless BOT_WARM is off: a test
+    # run must leave none behind, so it is off unless a test turns it on (tests/ui/test_warm.py).
     monkeypatch.setenv("BOT_WARM", "off")
-    # The per-user store (bot/location.py) of a test, and of the CLI it runs, is in tmp_path:
+    # The per-user store (bot/util/location.py) of a test, and of the CLI it runs, is in tmp_path:
     # a test never writes into the real home.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
     yield
     # Each test opens stores in its own tmp_path; without this their files stay open and a
     # long run passes 1,024 descriptors, where select() (pexpect) fails.
-    from bot.store import close_clients
+    from bot.index.sync import close_clients
 
     close_clients()
 
