@@ -71,13 +71,13 @@ class OutputCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, text: str, states: bool) -> Encoded | None:
-        """The cached output of `text` (with its token states when `states`), else None."""
+    def get(self, text: str) -> Encoded | None:
+        """The cached output of `text`, else None."""
         if not self.enabled:
             return None
         with self._lock:
             item = self._items.get(text)
-            if item is None or (states and item[0].states is None):
+            if item is None:
                 self.misses += 1
                 return None
             self._items.move_to_end(text)
@@ -87,9 +87,7 @@ class OutputCache:
     def put(self, text: str, enc: Encoded) -> None:
         if not self.enabled:
             return
-        size = sys.getsizeof(text) + enc.vector.nbytes
-        if enc.states is not None and enc.offsets is not None:
-            size += enc.states.nbytes + enc.offsets.nbytes
+        size = sys.getsizeof(text) + sum(a.nbytes for a in enc if a is not None)
         if size > self.max_bytes:
             return
         for a in enc:
@@ -112,13 +110,13 @@ class OutputCache:
 
 
 # 64 MB holds ~1,300 sentences with their token states (float32, ~48 KB for 30 tokens: kept
-# in full, not as float16, so that answers stay bit-identical), i.e. the candidates of ~30
-# questions, or ~40,000 vectors without states.
+# in full, not as float16, so that answers stay bit-identical): the candidates of ~30 questions.
 CACHE_BYTES = 64 * 2**20
-# `embed` keeps token states for texts up to this many wordpieces: sentences and questions,
-# which the answerer reads again. Longer texts are chunks, embedded once at ingest: their vector
-# alone is kept (a chunk's states are 393 KB).
-CACHE_STATES_TOKENS = 128
+# Only texts of up to this many wordpieces are cached: sentences and questions, which the
+# answerer reads again and again. Longer texts are chunks, embedded once at ingest (a chunk's
+# states are 393 KB); caching them would also let a bench that embeds the same chunks twice,
+# raw and through `bot ingest`, time the cache instead of the model.
+CACHE_MAX_TOKENS = 128
 
 
 class LocalEmbedder:
@@ -161,17 +159,18 @@ class LocalEmbedder:
             self._tokenizer = tok
 
     def _encode(self, texts: Sequence[str], states: bool) -> list[Encoded]:
-        """Each text's output (with its token states when `states`): from the cache, else
-        from the model (then cached)."""
-        found = [self.cache.get(t, states) for t in texts]
+        """Each text's output (with its token states when `states`, else only when short
+        enough to cache): from the cache, else from the model (then cached if short)."""
+        found = [self.cache.get(t) for t in texts]
         missing = list(dict.fromkeys(t for t, f in zip(texts, found) if f is None))
-        up_to = self.max_tokens if states else CACHE_STATES_TOKENS
-        computed = dict(zip(missing, self._run(missing, up_to)))
-        for t in missing:
-            self.cache.put(t, computed[t])
+        computed = dict(zip(missing, self._run(missing, self.max_tokens if states else
+                                                   CACHE_MAX_TOKENS)))
+        for t, enc in computed.items():
+            if enc.offsets is not None and len(enc.offsets) <= CACHE_MAX_TOKENS:
+                self.cache.put(t, enc)
         return [f if f is not None else computed[t] for t, f in zip(texts, found)]
 
-    def _run(self, texts: list[str], states_up_to: int = CACHE_STATES_TOKENS) -> list[Encoded]:
+    def _run(self, texts: list[str], states_up_to: int) -> list[Encoded]:
         """The model on `texts`, in batches of similar length (each pads to its longest: ~1.5x
         faster on news chunks than unsorted); token states for texts of up to `states_up_to`
         wordpieces."""
@@ -195,12 +194,12 @@ class LocalEmbedder:
                 keep = [k for k, (a, sp) in enumerate(zip(e.attention_mask, e.special_tokens_mask))
                         if a and not sp]
                 if len(keep) > states_up_to:
-                    out[i] = Encoded(v.astype(np.float32), None, None)
+                    out[i] = Encoded(v.copy(), None, None)  # a copy, not a view of the batch
                 else:
                     out[i] = Encoded(
-                        v.astype(np.float32),
+                        v.copy(),
                         np.array([e.offsets[k] for k in keep], dtype=np.int64).reshape(-1, 2),
-                        h[keep].astype(np.float32))
+                        np.asarray(h[keep], dtype=np.float32))
         return out  # type: ignore[return-value]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
