@@ -141,11 +141,15 @@ def main() -> None:
         return {"round 1 (cold)": summary(values[:n_first]),
                 "rounds 2+ (warm session)": summary(values[n_first:]), "all": summary(values)}
 
+    def by_round(values: list[float]) -> list[float]:
+        return [round(pct(values[r:r + n_first], 0.5), 1) for r in range(0, len(values), n_first)]
+
     result = {"questions": len(asked), "articles": args.articles, "per_article": args.per_article,
               "chunks": cached.store().count_chunks(),
               "ask_cached": slices(times["cached"]), "ask_baseline": slices(times["baseline"]),
               "retrieval": slices(times["retrieval"]),
               "cached_parts": {k: summary(v) for k, v in parts.items()},
+              "p50_by_round": {k: by_round(times[k]) for k in ("cached", "baseline")},
               "identical_answers": same,
               "cache": {"entries": len(cache), "mb": round(cache.bytes / 2**20, 1),
                         "cap_mb": round(cache.max_bytes / 2**20, 1),
@@ -163,6 +167,8 @@ def main() -> None:
                       ("`Bot.retrieve` alone", "retrieval")]:
         cells = [f"{s['p50_ms']} / {s['p95_ms']}" for s in result[key].values()]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    for k, v in result["p50_by_round"].items():
+        print(f"p50 by round, {k}: " + " / ".join(map(str, v)) + " ms")
     for k, s in result["cached_parts"].items():
         print(f"cached ask's {k}: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms")
     c = result["cache"]

@@ -113,9 +113,9 @@ class OutputCache:
 # in full, not as float16, so that answers stay bit-identical): the candidates of ~30 questions.
 CACHE_BYTES = 64 * 2**20
 # Only texts of up to this many wordpieces are cached: sentences and questions, which the
-# answerer reads again and again. Longer texts are chunks, embedded once at ingest (a chunk's
-# states are 393 KB); caching them would also let a bench that embeds the same chunks twice,
-# raw and through `bot ingest`, time the cache instead of the model.
+# answerer reads again and again. Longer texts are chunks, embedded once at ingest, whose
+# states (up to 393 KB each) would crowd the sentences out. (Short chunks are cached: a bench
+# that embeds the same chunks twice must switch the cache off, as bench/ingest_speed.py does.)
 CACHE_MAX_TOKENS = 128
 
 

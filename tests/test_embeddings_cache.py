@@ -61,8 +61,8 @@ def test_cached_outputs_are_bit_identical_to_the_model(plain):
 
 def test_chunks_are_not_cached(plain):
     """Texts over CACHE_MAX_TOKENS wordpieces are chunks, embedded once at ingest: they are
-    not kept, so embedding them again (a bench's raw-model baseline, then `bot ingest`) runs
-    the model again."""
+    not kept (their token states would crowd the sentences out), and embedding them again runs
+    the model again, exactly."""
     chunk = " ".join(SENTENCES * 4)
     emb = LocalEmbedder()
     assert np.array_equal(emb.embed([chunk]), plain.embed([chunk]))
