@@ -10,9 +10,10 @@ and retrieval alone (`Bot.retrieve`) is timed for each question too. Reported: p
 whole `Bot.ask` and of its parts (`Answer.timings_ms`), for round 1 (cold: the first question
 on each article, its sentences seen for the first time), for rounds 2+ (a warm session), and
 all; whether the two bots gave identical answers; the cache's size and hits; the process's
-resident memory. With --profile, the functions the cached asks spend most in (cProfile).
+resident memory; with --serve-rss, that of a warm `bot serve` answering the same session
+with the cache off, then on. With --profile, the functions the cached asks spend most in (cProfile).
 
-    python bench/warm_ask.py [--articles 12] [--per-article 5] [--store DIR] [--profile]
+    python bench/warm_ask.py [--articles 12] [--per-article 5] [--store DIR] [--serve-rss] [--profile]
 
 --store keeps the built store between runs (it is filled once; ~1 min on 2 idle cores).
 """
@@ -27,6 +28,7 @@ import os
 import pstats
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +76,42 @@ def session(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return by_article[other][:3], rounds
 
 
+def serve_rss(store: Path, warmup: list[str], asked: list[str], cache_bytes: int) -> dict:
+    """Resident memory (MB) of a warm `bot serve` of this checkout, its embedder cache capped
+    at `cache_bytes` (0: off), after the warm-up questions and after the session's."""
+    from bot import warm
+    from bot.config import Settings
+
+    settings = Settings.load(env={}, env_file=None).with_(store_dir=store)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "OPENAI_"))}
+    env.update(BOT_STORE_DIR=str(store), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    code = (f"import bot.embeddings as e; e.CACHE_BYTES = {cache_bytes}; "
+            "from bot.cli import main; main()")
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--idle", "300"], env=env,
+                            cwd=store.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = warm.socket_path(settings)
+    assert path is not None
+    deadline = time.monotonic() + 300
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    def status() -> dict[str, float]:
+        lines = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        return {k: round(int(line.split()[1]) / 1024, 1) for line in lines
+                for k in ("VmRSS", "VmHWM") if line.startswith(k + ":")}
+
+    try:
+        for q in warmup:
+            assert "answer" in (warm.ask(settings, {"question": q}) or {}), "no warm bot answered"
+        before = status()
+        for q in asked:
+            warm.ask(settings, {"question": q})
+        return {"after_warmup": before, "after_session": status()}
+    finally:
+        warm.stop(settings)
+        proc.wait(timeout=60)
+
+
 def comparable(answer) -> dict:
     return {k: v for k, v in answer.to_dict().items() if k != "timings_ms"}
 
@@ -85,6 +123,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store", type=Path, help="store folder to build once and reuse")
     ap.add_argument("--profile", action="store_true", help="print where the cached asks spend their time")
+    ap.add_argument("--serve-rss", action="store_true",
+                    help="also measure a warm `bot serve` answering the session, cache off then on")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "warm_ask.json")
     args = ap.parse_args()
     if not (SQUAD / "articles").is_dir():
@@ -156,6 +196,13 @@ def main() -> None:
                         "hits": cache.hits, "misses": cache.misses},
               "rss_mb": {"after_warmup": rss_start, "end": rss_mb()},
               "load_average": os.getloadavg()}
+    if args.serve_rss:
+        from bot.embeddings import CACHE_BYTES
+        from bot.store import close_clients
+
+        close_clients()  # the warm bot opens the store itself
+        result["serve_rss_mb"] = {"cache off": serve_rss(store, warmup, asked, 0),
+                                  "cache on": serve_rss(store, warmup, asked, CACHE_BYTES)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"{len(asked)} questions ({args.articles} articles x {args.per_article}), "
@@ -176,6 +223,10 @@ def main() -> None:
           f"{c['cap_mb']} MB, {c['hits']} hits / {c['misses']} misses; RSS {rss_start} MB after "
           f"warm-up, {result['rss_mb']['end']} MB at the end; load average at the end: "
           + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    for k, v in result.get("serve_rss_mb", {}).items():
+        print(f"warm `bot serve`, {k}: RSS {v['after_warmup']['VmRSS']} MB after warm-up, "
+              f"{v['after_session']['VmRSS']} MB after the session (peak "
+              f"{v['after_session']['VmHWM']} MB)")
     if profiler:
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(35)

@@ -263,5 +263,6 @@ def make_embedder(settings: Settings) -> Embedder:
         raise ConfigError(f"BOT_EMBEDDINGS={settings.embeddings!r}: use 'local' or 'openai'")
     with _local_lock:
         if settings.embed_batch not in _local:
-            _local[settings.embed_batch] = LocalEmbedder(batch_size=settings.embed_batch)
+            _local[settings.embed_batch] = LocalEmbedder(batch_size=settings.embed_batch,
+                                                         cache_bytes=CACHE_BYTES)
         return _local[settings.embed_batch]
