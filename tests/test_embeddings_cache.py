@@ -9,7 +9,7 @@ import pytest
 
 from bot.embeddings import CACHE_MAX_TOKENS, LocalEmbedder, make_embedder
 from tests import corpus
-from tests.conftest import SEED_FILE, SEEDS
+from tests.conftest import SEEDS
 
 SENTENCES = [
     "North Korea test-fired two cruise missiles on Tuesday.",
@@ -112,7 +112,6 @@ def test_answers_are_the_same_with_and_without_the_cache(tmp_path, settings):
     items = corpus.squad_docs(evald, 4) if evald else corpus.docs(6)
     questions = corpus.squad_questions(evald, items, 5) if evald else corpus.story_questions(items)[:5]
     questions += ["What range was claimed?", "Who reported the test-firings?"]
-    assert SEED_FILE.exists()
     base, cached = Bot(settings), Bot(settings)
     report = cached.ingest([SEEDS, corpus.write(tmp_path / "articles", items)])
     assert report.added and not report.failed
