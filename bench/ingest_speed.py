@@ -70,7 +70,7 @@ def main() -> None:
     n_chars = sum(len(a.text) for a in articles)
     embedder = make_embedder(settings)  # the process-wide model Bot.ingest uses too
     # Every method embeds the same chunks: time the model each time, not its output cache
-    # (bot/embeddings.py), which only `bot ingest` has on, emptied first.
+    # (bot/index/embeddings.py), which only `bot ingest` has on, emptied first.
     embedder.cache.enabled = False
     embedder.embed(texts[:16])  # load + first run, not timed
     rows: dict[str, dict] = {}

@@ -5,7 +5,7 @@ used: questions about the same few articles keep coming. `--articles` articles a
 Each question is asked by two `Bot`s in turn, so load on the machine falls on both alike:
   - baseline: the embedder's output cache switched off (`OutputCache.enabled`), i.e. every
     sentence the answerer has not kept itself goes through the model again;
-  - cached: the embedder's cache on (bot/embeddings.py, as shipped);
+  - cached: the embedder's cache on (bot/index/embeddings.py, as shipped);
 and retrieval alone (`Bot.retrieve`) is timed for each question too. Reported: p50/p95 of the
 whole `Bot.ask` and of its parts (`Answer.timings_ms`), for round 1 (cold: the first question
 on each article, its sentences seen for the first time), for rounds 2+ (a warm session), and
@@ -79,14 +79,14 @@ def session(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def serve_rss(store: Path, warmup: list[str], asked: list[str], cache_bytes: int) -> dict:
     """Resident memory (MB) of a warm `bot serve` of this checkout, its embedder cache capped
     at `cache_bytes` (0: off), after the warm-up questions and after the session's."""
-    from bot import warm
+    from bot.ui import warm
     from bot.config import Settings
 
     settings = Settings.load(env={}, env_file=None).with_(store_dir=store)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "OPENAI_"))}
     env.update(BOT_STORE_DIR=str(store), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    code = (f"import bot.embeddings as e; e.CACHE_BYTES = {cache_bytes}; "
-            "from bot.cli import main; main()")
+    code = (f"import bot.index.embeddings as e; e.CACHE_BYTES = {cache_bytes}; "
+            "from bot.ui.cli import main; main()")
     proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--idle", "300"], env=env,
                             cwd=store.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     path = warm.socket_path(settings)
@@ -197,8 +197,8 @@ def main() -> None:
               "rss_mb": {"after_warmup": rss_start, "end": rss_mb()},
               "load_average": os.getloadavg()}
     if args.serve_rss:
-        from bot.embeddings import CACHE_BYTES
-        from bot.store import close_clients
+        from bot.index.embeddings import CACHE_BYTES
+        from bot.index.sync import close_clients
 
         close_clients()  # the warm bot opens the store itself
         result["serve_rss_mb"] = {"cache off": serve_rss(store, warmup, asked, 0),

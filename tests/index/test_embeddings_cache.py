@@ -1,4 +1,4 @@
-"""The local embedder's output cache (bot/embeddings.py `OutputCache`): what it returns is
+"""The local embedder's output cache (bot/index/embeddings.py `OutputCache`): what it returns is
 bit-identical to running the model again, answers are the same with and without it, it stays
 within its bound, and one model or setting never reads another's entries."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.embeddings import CACHE_MAX_TOKENS, LocalEmbedder, make_embedder
+from bot.index.embeddings import CACHE_MAX_TOKENS, LocalEmbedder, make_embedder
 from tests import corpus
 from tests.conftest import SEEDS
 
