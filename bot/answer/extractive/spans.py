@@ -147,8 +147,6 @@ def _span_features(q: QuestionInfo, toks: list, low: list[str], is_q: list[bool]
 
 
 STRICT_TYPES = ("distance", "duration")  # a question that names these wants that shape
-
-
 Sentence = TypeVar("Sentence")  # what each span came from (the answerer's Candidate)
 
 
