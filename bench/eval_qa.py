@@ -308,8 +308,9 @@ def reliability_table(results: list[Result]) -> str:
 
 def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
                   code_path: Path | None = None) -> Any:
-    """`code_path`: another version of bot/answer/extractive.py (e.g. from `git show`) to compare
-    with, run with the model file `model_path`."""
+    """`code_path`: an earlier, single-file bot/answer/extractive.py (from `git show`, before it
+    became the package bot/answer/extractive/) to compare with, run with the model file
+    `model_path`."""
     if kind == "baseline":
         from baseline_extractive import ExtractiveAnswerer as Baseline
 
@@ -386,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-k", type=int, default=None,
                     help="passages per question for 'previous' (default: the same as --k)")
     ap.add_argument("--compare-code", type=Path, default=None,
-                    help="the bot/answer/extractive.py that 'previous' runs (default: this checkout's)")
+                    help="an earlier single-file bot/answer/extractive.py that 'previous' runs "
+                         "(default: this checkout's package)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep stores and an embedding cache here between runs (e.g. bench/out/cache)")
     ap.add_argument("--json", type=Path, default=None, help="write summaries and per-question results")

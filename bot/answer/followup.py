@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 
 from justext import get_stoplist  # jusText's 450-word English list (a trafilatura dependency)
 
-from bot.answer.extractive import _LEN_UNIT, _NUMWORD, _SAY, _TIME_UNIT, _TYPE_CUES, question_types
+from bot.answer.extractive.question import SAY_WORDS, TYPE_CUES
+from bot.answer.extractive.shapes import LEN_UNIT, NUMWORD, TIME_UNIT, question_types
 from bot.util.text import terms
 from bot.schema import Answer, Article
 
@@ -40,8 +41,8 @@ _ANAPHORA = {"they", "them", "their", "theirs", "themselves", "it", "its", "itse
              "his", "himself", "she", "her", "hers", "herself", "this", "that", "these", "those",
              "such", "former", "latter"}
 _WORD = re.compile(r"[^\W\d_][\w'’]*|\d[\d,.]*")
-_NUMBER_WORD = re.compile(rf"^(?:{_NUMWORD})$", re.I)
-_UNIT = re.compile(rf"^(?:{_TIME_UNIT}|{_LEN_UNIT})$", re.I)
+_NUMBER_WORD = re.compile(rf"^(?:{NUMWORD})$", re.I)
+_UNIT = re.compile(rf"^(?:{TIME_UNIT}|{LEN_UNIT})$", re.I)
 _STOP = frozenset(get_stoplist("English"))
 _VERB_FORM = re.compile(r"(?<![\w-])[a-z]{2,}(?:ed|ing)\b")  # lower case: not a name
 
@@ -71,7 +72,7 @@ def depends_on_history(question: str) -> bool:
 
 
 def _content_stems(text: str) -> set[str]:
-    return {t for t in terms(text) if t not in _TYPE_CUES and t not in _SAY}
+    return {t for t in terms(text) if t not in TYPE_CUES and t not in SAY_WORDS}
 
 
 def _subject_word(word: str, in_name: bool) -> str | None:
@@ -82,7 +83,7 @@ def _subject_word(word: str, in_name: bool) -> str | None:
             or _NUMBER_WORD.match(word) or _UNIT.match(word)):
         return None
     stems = terms(word)
-    if len(stems) != 1 or stems[0] in _TYPE_CUES or stems[0] in _SAY or question_types(word):
+    if len(stems) != 1 or stems[0] in TYPE_CUES or stems[0] in SAY_WORDS or question_types(word):
         return None
     return stems[0]
 
