@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from bot.chunking import sentences
-from bot.embeddings import Embedder
-from bot.retrieval import terms
+from bot.index.chunking import sentences
+from bot.index.embeddings import Embedder
+from bot.util.text import terms
 from bot.schema import Draft, DraftStatement, Passage, Quote
 
 # Weights and threshold were fitted on ../shared/eval/squad11 and squad20 (see bench/eval_qa.py

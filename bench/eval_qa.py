@@ -150,7 +150,7 @@ def open_bench(set_name: str, cache: Path | None, settings_overrides: dict | Non
                quiet: bool = False) -> Bench:
     from bot import Bot
     from bot.config import Settings
-    from bot.embeddings import make_embedder
+    from bot.index.embeddings import make_embedder
 
     overrides = settings_overrides or {}
     tmp = None
@@ -219,8 +219,8 @@ class Result:
 
 
 def ask_one(bench: Bench, answerer: Any, q: dict, k: int) -> Result:
-    from bot import citations
-    from bot.chunking import sentences
+    from bot.answer import citations
+    from bot.index.chunking import sentences
 
     t0 = time.perf_counter()
     qv = bench.embedder.embed_query(q["question"])
@@ -308,8 +308,9 @@ def reliability_table(results: list[Result]) -> str:
 
 def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
                   code_path: Path | None = None) -> Any:
-    """`code_path`: another version of bot/extractive.py (e.g. from `git show`) to compare
-    with, run with the model file `model_path`."""
+    """`code_path`: an earlier, single-file bot/answer/extractive.py (from `git show`, before it
+    became the package bot/answer/extractive/) to compare with, run with the model file
+    `model_path`."""
     if kind == "baseline":
         from baseline_extractive import ExtractiveAnswerer as Baseline
 
@@ -322,7 +323,7 @@ def make_answerer(bench: Bench, kind: str, model_path: Path | None = None,
         sys.modules[spec.name] = module  # its dataclasses look themselves up there
         spec.loader.exec_module(module)
     else:
-        from bot import extractive as module
+        from bot.answer import extractive as module
     model = module.load_model(str(model_path)) if model_path else None
     return module.ExtractiveAnswerer(bench.embedder, bench.bot.retriever().idf, model=model)
 
@@ -335,12 +336,13 @@ def select(questions: list[dict], fold: str, limit: int | None, seed: int) -> li
 
 
 def run_set(bench: Bench, answerers: dict[str, Any], qs: list[dict], k: int,
-            quiet: bool = False) -> dict[str, list[Result]]:
+            quiet: bool = False, ks: dict[str, int] | None = None) -> dict[str, list[Result]]:
+    """`ks`: passages per question for some answerers, when not `k`."""
     out: dict[str, list[Result]] = {name: [] for name in answerers}
     t0 = time.perf_counter()
     for i, q in enumerate(qs, 1):
         for name, answerer in answerers.items():
-            out[name].append(ask_one(bench, answerer, q, k))
+            out[name].append(ask_one(bench, answerer, q, (ks or {}).get(name, k)))
         if not quiet and (i % 200 == 0 or i == len(qs)):
             print(f"[{bench.set_name}] {i}/{len(qs)} questions, {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr)
@@ -382,8 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-model", type=Path, default=None,
                     help="also run an answerer with this model file (e.g. an earlier commit's "
                          "bot/data/qa_model.json, from git show), as 'previous'")
+    ap.add_argument("--compare-k", type=int, default=None,
+                    help="passages per question for 'previous' (default: the same as --k)")
     ap.add_argument("--compare-code", type=Path, default=None,
-                    help="the bot/extractive.py that 'previous' runs (default: this checkout's)")
+                    help="an earlier single-file bot/answer/extractive.py that 'previous' runs "
+                         "(default: this checkout's package)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep stores and an embedding cache here between runs (e.g. bench/out/cache)")
     ap.add_argument("--json", type=Path, default=None, help="write summaries and per-question results")
@@ -405,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
             answerers = {"baseline": make_answerer(bench, "baseline"),
                          **({} if args.baseline_only else answerers)}
         qs = select(bench.questions, args.fold, args.limit, args.seed)
-        results = run_set(bench, answerers, qs, k)
+        results = run_set(bench, answerers, qs, k,
+                          ks={"previous": args.compare_k} if args.compare_k else None)
         for name, rs in results.items():
             # With every article asked, also show the held-out fold on its own: it is the
             # figure for a learned model trained on fold A.

@@ -6,7 +6,7 @@ briefing points with a verified citation, and the time to brief 100 articles vs 
 
 Data: ../shared/eval/cnndm_realsumm.jsonl (100 CNN/DailyMail test articles with their human
 reference summaries; text pre-tokenised and partly lower-cased). The first half of the file is
-the train half: the term model's coefficients in bot/briefing.py were fitted on it (`--fit`
+the train half: the term model's coefficients in bot/brief/sentences.py were fitted on it (`--fit`
 prints them); the figures we report are on the second half, which the fit never saw. Lead-3 is
 the first three sentences by the same sentence splitter. ROUGE: the rouge-score package, stemmer
 on, rougeLsum with one sentence per line, F-measure x 100.
@@ -27,12 +27,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import briefing  # noqa: E402
-from bot.articles import make_article  # noqa: E402
-from bot.chunking import sentences  # noqa: E402
-from bot.citations import check  # noqa: E402
+from bot.brief import sentences as summary_model  # noqa: E402
+from bot.sources.common import make_article  # noqa: E402
+from bot.index.chunking import sentences  # noqa: E402
+from bot.answer.citations import check  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core import Bot  # noqa: E402
+from bot.util.text import tokens  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "eval" / "cnndm_realsumm.jsonl"
 METRICS = ("rouge1", "rouge2", "rougeLsum")
@@ -57,14 +58,14 @@ def rouge(pairs: list[tuple[str, str]]) -> np.ndarray:
 
 def fit(bot: Bot, rows: list[dict], l2: float = 1.0) -> tuple[np.ndarray, float]:
     """Poisson regression (Newton steps, L2 on standardised features) of how often each stem of
-    an article appears in its reference summary, on the term features of bot/briefing.py."""
+    an article appears in its reference summary, on the term features of bot/brief/sentences.py."""
     idf = bot.retriever().idf
     xs, ys = [], []
     for row in rows:
         article = bot.article(row["article_id"])
-        names, x = briefing.term_features(briefing.article_sentences(article), idf)
+        names, x = summary_model.term_features(summary_model.article_sentences(article), idf)
         ref: dict[str, int] = {}
-        for t in briefing.tokens(row["reference"]):
+        for t in tokens(row["reference"]):
             ref[t] = ref.get(t, 0) + 1
         xs.append(x)
         ys.append(np.array([ref.get(t, 0) for t in names], dtype=np.float64))
@@ -120,7 +121,7 @@ def main() -> None:
             coef, bias = fit(bot, train)
             print("TERM_COEF = (" + ", ".join(f"{c:.4f}" for c in coef) + ")")
             print(f"TERM_BIAS = {bias:.4f}")
-            briefing.TERM_COEF, briefing.TERM_BIAS = tuple(coef), bias
+            summary_model.TERM_COEF, summary_model.TERM_BIAS = tuple(coef), bias
 
         results = {}
         for name, part in (("test (reported)", test), ("train", train), ("all", rows)):

@@ -111,13 +111,13 @@ def worker(target: str, runs: int, corpus: Path) -> None:
     import atheris
 
     with atheris.instrument_imports(include=INSTRUMENT):
-        import bot.articles  # noqa: F401
-        import bot.chunking  # noqa: F401
-        import bot.citations  # noqa: F401
-        import bot.feeds  # noqa: F401
-        import bot.pdf  # noqa: F401
-        import bot.render  # noqa: F401
-        import bot.slack.blocks  # noqa: F401
+        import bot.sources.articles  # noqa: F401
+        import bot.index.chunking  # noqa: F401
+        import bot.answer.citations  # noqa: F401
+        import bot.sources.feeds  # noqa: F401
+        import bot.sources.pdf  # noqa: F401
+        import bot.ui.render  # noqa: F401
+        import bot.ui.slack.blocks  # noqa: F401
         import feedparser  # noqa: F401
         import pypdf  # noqa: F401
         import trafilatura  # noqa: F401

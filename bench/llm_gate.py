@@ -2,10 +2,10 @@
 
     python bench/llm_gate.py [--limit 300 --k 6 --cache bench/out/gate-cache]
 
-The LLM path asks the model only when the offline answerer (bot/extractive.py) answers: its
+The LLM path asks the model only when the offline answerer (bot/answer/extractive.py) answers: its
 refusal, or its "the sources do not give ...", is shown as such (small models never refuse on
 their own), and so is an answer whose calibrated confidence is under
-`bot.llm.GATE_CONFIDENCE`. This prints, for fold-A questions of squad20 (answerable and
+`bot.answer.llm.GATE_CONFIDENCE`. This prints, for fold-A questions of squad20 (answerable and
 unanswerable) and squad11 (answerable), the share of unanswerable questions refused and of
 answerable ones refused for each confidence threshold, and the highest threshold that keeps
 answerable refusals (both sets pooled) within the issue's budget of 0.20 (>= 0.80 answered).

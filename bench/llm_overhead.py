@@ -68,7 +68,7 @@ def main() -> None:
         request = dict(server.chat_requests[-1])
         client = openai.OpenAI(base_url=server.base_url, api_key="not-needed", max_retries=0)
 
-        from bot.llm import TOOL_NAME, answer_tool, chat_model
+        from bot.answer.llm import TOOL_NAME, answer_tool, chat_model
 
         lc_model = chat_model(settings).bind_tools([answer_tool()], tool_choice=TOOL_NAME)
         lc_messages = [(m["role"], m["content"]) for m in request["messages"]]
@@ -79,8 +79,8 @@ def main() -> None:
                 pass
             return (time.perf_counter() - t) * 1000
 
-        from bot import citations
-        from bot.llm import Result
+        from bot.answer import citations
+        from bot.answer.llm import Result
 
         passages = bot.retrieve(QUESTION)
         by_id = {p.article.article_id: p.article for p in passages}

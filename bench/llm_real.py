@@ -45,9 +45,9 @@ from eval_qa import EVAL, load_questions  # noqa: E402
 from qa_metrics import contains_answer, f1_score  # noqa: E402
 
 from bot import Bot  # noqa: E402
-from bot.citations import check  # noqa: E402
+from bot.answer.citations import check  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.llm import GATE_CONFIDENCE, GATED_NOTICE  # noqa: E402
+from bot.answer.llm import GATE_CONFIDENCE, GATED_NOTICE  # noqa: E402
 
 SEED_DIR = EVAL.parent / "seeds"
 
@@ -244,7 +244,7 @@ def run(args) -> None:
     ingest(bot, questions)
     rows = []
     for i, q in enumerate(questions, 1):
-        # The offline answer the gate reads (bot/llm.py `gated`): recorded so that other gate
+        # The offline answer the gate reads (bot/answer/llm.py `gated`): recorded so that other gate
         # thresholds can be read off the same run (the gate does not depend on the model).
         offline = offline_bot.ask(q["question"], collections=[q["set"]])
         before = len(proxy.calls)

@@ -88,7 +88,8 @@ class Server:
 def cold_ask(env: dict, question: str, runs: int) -> dict:
     """Wall time and peak RSS of `python -m bot ask` in a fresh process."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    full.update(env, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    # BOT_WARM=off: each ask stays cold (no warm bot started for the next one, none left behind)
+    full.update(env, PYTHONPATH=str(ROOT), NO_COLOR="1", BOT_WARM="off")
     walls, peaks = [], []
     for _ in range(runs):
         t = time.perf_counter()
@@ -105,7 +106,8 @@ def run_backend(kind: str, sizes: list[int], n_questions: int, rounds: int, cold
                 tmp: Path) -> dict:
     from bot import Bot
     from bot.config import Settings
-    from bot.retrieval import Retriever, terms
+    from bot.answer.retrieval import Retriever
+    from bot.util.text import terms
 
     server = Server(tmp / "server") if kind == "server" else None
     try:

@@ -20,7 +20,7 @@ SQUAD = SHARED / "eval" / "squad11"
 
 
 def sentence_pool() -> list[str]:
-    from bot.chunking import sentences
+    from bot.index.chunking import sentences
 
     pool = []
     for path in sorted((SQUAD / "articles").glob("*.txt")):
@@ -33,7 +33,7 @@ def pad(store, n_chunks: int, start: int, rng: random.Random, pool: list[str],
         chunks_per_article: int = 10, chunk_chars: int = 600, dim: int = 384) -> int:
     """Add about `n_chunks` padding chunks (whole articles of `chunks_per_article`) as ready
     articles; ids continue from `start`. Returns the number of articles added."""
-    from bot.store import _article_meta, _chunk_meta
+    from bot.index.records import article_meta, chunk_meta
     from bot.schema import Article, Chunk
 
     n_articles = max(1, n_chunks // chunks_per_article)
@@ -67,12 +67,12 @@ def pad(store, n_chunks: int, start: int, rng: random.Random, pool: list[str],
         doc /= np.linalg.norm(doc, axis=1, keepdims=True)
         store._articles.upsert(ids=[a.article_id for a, _ in part], documents=[a.text for a, _ in part],
                                embeddings=doc.tolist(),
-                               metadatas=[{**_article_meta(a, len(c)), "state": "ready", "pending_since": 0}
+                               metadatas=[{**article_meta(a, len(c)), "state": "ready", "pending_since": 0}
                                           for a, c in part])
     for b in range(0, len(chunk_rows), 2000):
         part = chunk_rows[b:b + 2000]
         store._chunks.upsert(ids=[c.chunk_id for c, _ in part], documents=[c.text for c, _ in part],
                              embeddings=vecs[b:b + 2000].tolist(),
-                             metadatas=[_chunk_meta(c, a) for c, a in part])
+                             metadatas=[chunk_meta(c, a) for c, a in part])
     store._bump()
     return n_articles

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import eval_qa  # noqa: E402
 from qa_metrics import brier, contains_answer, f1_score, reliability, short_answer_right  # noqa: E402
 
-from bot import extractive as ex  # noqa: E402
+from bot.answer import extractive as ex  # noqa: E402
 
 
 # -- sparse listwise softmax / logistic regression, numpy only -------------------------------
@@ -359,7 +359,7 @@ def fit_refusal(args: argparse.Namespace, b11: eval_qa.Bench, model: ex.QAModel,
     b20.embedder.save()
     w, bias = train_logistic(rows, labels)
     model.refusal = ex.LinearModel(w, bias)
-    probs = np.array([ex._sigmoid(model.refusal.score(r)) for r in rows])
+    probs = np.array([ex.sigmoid(model.refusal.score(r)) for r in rows])
     y = np.array(labels)
     for fr in (0.02, 0.03, 0.05, 0.1, 0.15):
         t = pick_threshold(probs, y, fr)
@@ -454,8 +454,8 @@ def fit_confidence(args: argparse.Namespace, model: ex.QAModel) -> int:
     with_short = [r for r in rows if r[2] is not None]
     w, b = train_logistic([r[0] for r in with_short], [int(r[2]) for r in with_short])
     short = ex.LinearModel(w, b)
-    p_sent = np.array([ex._sigmoid(headline.score(f)) for f in feats])
-    p_short = np.array([ex._sigmoid(short.score(r[0])) if r[2] is not None else 0.0 for r in rows])
+    p_sent = np.array([ex.sigmoid(headline.score(f)) for f in feats])
+    p_short = np.array([ex.sigmoid(short.score(r[0])) if r[2] is not None else 0.0 for r in rows])
     short_ok = np.array([bool(r[2]) for r in rows])
     missing = np.array([r[3] for r in rows])
     show_above = pick_show_threshold(p_short, short_ok, ~missing, args.short_precision)

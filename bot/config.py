@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from dotenv import dotenv_values
 
 from bot.errors import BotError
-from bot.redact import redact, remember
+from bot.util.redact import redact, remember
 
 
 class ConfigError(BotError):
@@ -64,6 +64,14 @@ class Settings:
     top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
     log_questions: bool = _setting(
         "BOT_LOG", True, "Keep each `bot ask` with its answer for `bot log` (chat keeps its own)."
+    )
+    warm: bool = _setting(
+        "BOT_WARM", True, "`bot ask` starts a background process that keeps the store and the "
+        "model loaded, so the next asks are fast (offline answers); off = never."
+    )
+    warm_idle: float = _setting(
+        "BOT_WARM_IDLE", 600.0,
+        "Seconds a warm process (bot serve) waits for a question before it exits."
     )
     max_file_mb: float = _setting("BOT_MAX_FILE_MB", 20.0, "Largest file ingest accepts (MB).")
     embed_batch: int = _setting("BOT_EMBED_BATCH", 8, "Texts per embedding batch.")
@@ -122,14 +130,14 @@ class Settings:
             if value is not None:
                 kwargs[name] = _coerce(name, getattr(cls, name), value)
         if "store_dir" not in kwargs:  # not set anywhere: found as git finds a repository
-            from bot.location import find_store
+            from bot.util.location import find_store
 
             kwargs["store_dir"] = find_store().path
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
         """Every way of making settings (load, with_, the Python API) is checked here, and
-        their secrets are registered with bot/redact.py before anything can print them."""
+        their secrets are registered with bot/util/redact.py before anything can print them."""
         remember(self.secrets)
         for f in fields(self):
             if f.name in RANGES:
@@ -192,6 +200,11 @@ def mask(secret: str) -> str:
     return "(set, hidden)" if secret else "(not set)"
 
 
+def env_name(name: str) -> str:
+    """The environment variable of setting `name` (a field name)."""
+    return _ENV[name]
+
+
 def describe() -> list[tuple[str, str, str]]:
     """(env var, default, help) for every setting: the source of `.env.example`."""
     return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
@@ -210,6 +223,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "llm_retries": (0, 20, "retries"),
     "fetch_timeout": (0.1, 86_400, "seconds"),
     "chroma_timeout": (0.1, 86_400, "seconds"),
+    "warm_idle": (1, 604_800, "seconds"),
     "slack_rate_limit": (0, 100_000, "questions per minute"),
     "slack_workers": (1, 256, "workers"),
 }

@@ -13,18 +13,20 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from bot.config import Settings, check
-from bot.redact import redact
-from bot.embeddings import Embedder, make_embedder
-from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Draft, IngestReport, Passage
-from bot.retrieval import Filters, Retriever
-from bot.store import Stats, Store
-from bot import citations, ingest
+from bot.util.redact import redact
+from bot.index.embeddings import Embedder, make_embedder
+from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation, Draft, IngestReport, Passage
+from bot.answer.retrieval import Filters, Retriever
+from bot.index.store import Stats, Store
+from bot.answer import citations
+from bot.index import ingest
+from bot.sources.articles import SUFFIXES  # noqa: F401  (for bot/ui: what ingest reads)
 
 if TYPE_CHECKING:
-    from bot.extractive import ExtractiveAnswerer
-    from bot.llm import LLMAnswerer
+    from bot.answer.extractive import ExtractiveAnswerer
+    from bot.answer.llm import LLMAnswerer
     from bot.schema import Briefing, Summary
-    from bot.reindex import ReindexReport
+    from bot.index.reindex import ReindexReport
 
 
 class Bot:
@@ -81,13 +83,13 @@ class Bot:
         return self._stores[name]
 
     def _extractive(self, collection: str) -> "ExtractiveAnswerer":
-        from bot.extractive import ExtractiveAnswerer
+        from bot.answer.extractive import ExtractiveAnswerer
 
         if collection not in self._answerers:
             with self._lock:
                 if collection not in self._answerers:
                     self._answerers[collection] = ExtractiveAnswerer(
-                        self.embedder, self.retriever(collection).idf)
+                        self.embedder, self.retriever(collection).idf_as_retrieved)
         return self._answerers[collection]
 
     def retriever(self, collection: str | None = None) -> Retriever:
@@ -104,7 +106,7 @@ class Bot:
                progress: ingest.Progress | None = None) -> IngestReport:
         """Ingest files, folders and http(s) URLs (anything written scheme://... is taken
         as a URL); bad inputs are reported, the rest still goes in."""
-        from bot.articles import looks_like_url
+        from bot.sources.articles import looks_like_url
 
         items = list(paths)
         urls = [str(p).strip() for p in items if looks_like_url(p)]
@@ -112,7 +114,7 @@ class Bot:
         articles = ingest.load_paths([p for p in items if not looks_like_url(p)], self.settings,
                                      report)
         if urls:
-            from bot.fetch import load_urls
+            from bot.sources.fetch import load_urls
 
             articles += load_urls(urls, self.settings, report)
         if articles:  # nothing loaded (a mistyped path): no store to open, no model to load
@@ -123,7 +125,7 @@ class Bot:
                     progress: ingest.Progress | None = None) -> IngestReport:
         """Fetch web pages (HTML, PDF, text) through the SSRF guard and ingest them; each
         article's `source` is its canonical URL, so fetching a page again is a diff."""
-        from bot.fetch import load_urls
+        from bot.sources.fetch import load_urls
 
         report = IngestReport()
         articles = load_urls([str(u).strip() for u in urls], self.settings, report)
@@ -136,8 +138,8 @@ class Bot:
         """Ingest the entries of RSS/Atom feeds (each entry's page, or its own text when the
         page cannot be had), deduplicated by GUID, canonical URL and content hash. With
         `conditional`, a feed unchanged since the last fetch (ETag/Last-Modified) is skipped."""
-        from bot import feeds
-        from bot.fetch import Fetcher
+        from bot.sources import feeds
+        from bot.sources.fetch import Fetcher
 
         report = IngestReport()
         state = feeds.FeedState(Path(self.settings.store_dir) / feeds.STATE_FILE)
@@ -152,7 +154,7 @@ class Bot:
                     stop: threading.Event | None = None, collection: str | None = None) -> int:
         """Poll feeds every `every` seconds with conditional GETs until `max_polls` polls or
         `stop` is set; `on_poll(n, report)` hears about each poll. Returns the polls made."""
-        from bot import feeds
+        from bot.sources import feeds
         from bot.errors import BotError
         from bot.schema import IngestFailure
 
@@ -175,6 +177,12 @@ class Bot:
     def article(self, article_id: str, collection: str | None = None) -> Article | None:
         return self.store(collection).article(article_id)
 
+    def cited_article(self, citation: Citation, collection: str | None = None) -> Article | None:
+        """The article a citation points into, if it still holds the cited span (it may have
+        changed or been forgotten since the answer was made)."""
+        article = self.article(citation.article_id, collection)
+        return article if article is not None and citations.check(citation, article) else None
+
     def articles(self, collection: str | None = None, with_text: bool = True) -> list[Article]:
         return self.store(collection).articles(with_text=with_text)
 
@@ -185,7 +193,7 @@ class Bot:
                 collection: str | None = None) -> list[tuple[Article, int]]:
         """(article without its text, its chunk count), newest first (by publication date,
         then by when it was ingested; undated last), those `filters` admit."""
-        from bot.store import day_number
+        from bot.index.records import day_number
 
         found = [(a, n) for a, n in self.store(collection).catalog() if filters is None or
                  filters.admits({"source": a.source, "published_ts": day_number(a.published or "")})]
@@ -228,7 +236,7 @@ class Bot:
                 progress: ingest.Progress | None = None) -> "ReindexReport":
         """Re-chunk and re-embed every article with the configured embedder and chunk
         settings (after changing BOT_EMBEDDINGS, say); articles are kept."""
-        from bot.reindex import reindex
+        from bot.index.reindex import reindex
 
         name = collection or self.settings.collection
         report = reindex(self.settings, self.embedder, name, progress)
@@ -263,7 +271,7 @@ class Bot:
         `history` is the conversation so far (earlier `Answer`s, or (question, answer text)
         pairs), oldest first: a follow-up is searched and answered as its standalone question.
         `since`/`until` (inclusive days: "2022-01-27", "yesterday", "7d", "last week"; see
-        bot/datefilter.py), `source` (a substring of it) and `top_k` are the command line's
+        bot/util/datefilter.py), `source` (a substring of it) and `top_k` are the command line's
         filters; `filters` is the same as one object.
         """
         k, filters = k if top_k is None else top_k, with_filters(filters, since, until, source)
@@ -295,7 +303,7 @@ class Bot:
         if not history:
             return question
         if self.settings.llm_enabled:  # the model condenses it with prompts/condense.txt
-            from bot.llm import condense
+            from bot.answer.llm import condense
 
             pairs = [(t.question, t.answer) if isinstance(t, Answer) else t for t in history]
             # The model's words are shown ("searched: ...") and stored: never with a secret.
@@ -303,7 +311,7 @@ class Bot:
             if rewritten and rewritten != question:
                 return rewritten
             # Unchanged: the model found it standalone, or it failed; the offline method decides.
-        from bot import followup
+        from bot.answer import followup
 
         name = (collections or [self.settings.collection])[0]
 
@@ -316,7 +324,7 @@ class Bot:
 
     def _extractive_draft(self, question: str, passages: list[Passage], names: list[str]) -> Draft:
         if passages:
-            from bot.guard import without_instructions
+            from bot.answer.guard import without_instructions
 
             return self._extractive(names[0]).answer(question, without_instructions(passages))
         empty = all(self.store(n).count_chunks() == 0 for n in names)
@@ -329,7 +337,7 @@ class Bot:
     @property
     def llm(self) -> "LLMAnswerer":
         if self._llm is None:
-            from bot.llm import LLMAnswerer
+            from bot.answer.llm import LLMAnswerer
 
             with self._lock:
                 if self._llm is None:
@@ -344,7 +352,7 @@ class Bot:
         """The answer as it is written: `AnswerDelta`s of provisional model text, then one
         `AnswerDone` with the verified answer (what to keep showing). Without a model, or when
         the model fails, the `AnswerDone` carries the extractive answer, with a notice saying
-        why. Raises `bot.llm.LLMAuthError` (exit code 2) when the server rejects the key.
+        why. Raises `bot.answer.llm.LLMAuthError` (exit code 2) when the server rejects the key.
         Filters as for `ask`."""
         k, filters = k if top_k is None else top_k, with_filters(filters, since, until, source)
         question = question.strip()
@@ -363,9 +371,9 @@ class Bot:
                     collections: list[str] | None) -> Iterator[AnswerDelta | AnswerDone]:
         """The model's answer, asked only when the offline answerer finds the passages answer
         the question (small models never refuse on their own), and given only the sentences
-        its ranker scored best (bot/llm.py `evidence`)."""
-        from bot import llm as llm_mod
-        from bot.llm import LLMUnavailable, Result
+        its ranker scored best (bot/answer/llm.py `evidence`)."""
+        from bot.answer import llm as llm_mod
+        from bot.answer.llm import LLMUnavailable, Result
 
         names = collections or [self.settings.collection]
         llm = self.llm  # built before the clock starts: imports are not the answer's time
@@ -418,7 +426,7 @@ class Bot:
         """The offline answer and the sentences its ranker scored, best first."""
         if not passages:
             return self._extractive_draft(question, [], names), []
-        from bot.guard import without_instructions
+        from bot.answer.guard import without_instructions
 
         answerer = self._extractive(names[0])
         analysis = answerer.analyse(question, without_instructions(passages))
@@ -449,7 +457,7 @@ class Bot:
     def summarize(self, article_id: str, max_sentences: int = 3,
                   collection: str | None = None, mode: str | None = None) -> "Summary":
         """A short cited summary of one article (LLM when configured, else extractive)."""
-        from bot import briefing
+        from bot.brief import briefing
 
         from bot.errors import BotError
 
@@ -461,7 +469,7 @@ class Bot:
             raise briefing.BriefingError(f"{article_id}: no such article; list them with: bot sources")
         idf = self.retriever(collection).idf_snapshot()
         if self._brief_mode(mode) == "llm":
-            from bot import briefing_llm
+            from bot.brief import briefing_llm
 
             summary = briefing_llm.summarize(self.settings, article, max_sentences)
             if summary is not None:
@@ -480,8 +488,8 @@ class Bot:
         points by topic, timeline, claims to watch; every point cited and verified. `since`
         and `until` are inclusive days as for `ask`. Errors name the filters as keywords
         (`since='x'`), or as command-line flags (`--since 'x'`) when `flags`."""
-        from bot import briefing
-        from bot.datefilter import flag_names, parse_range
+        from bot.brief import briefing
+        from bot.util.datefilter import flag_names, parse_range
 
         since, until = parse_range(since, until, flag_names("since", "until", flags=flags))
         names = collections or [collection or self.settings.collection]
@@ -501,7 +509,7 @@ class Bot:
         if generated_at:
             inp.generated_at = generated_at
         if self._brief_mode(mode) == "llm":
-            from bot import briefing_llm
+            from bot.brief import briefing_llm
 
             result = briefing_llm.brief(self.settings, inp, progress)
             if result is not None:
@@ -523,7 +531,7 @@ def with_filters(filters: Filters | None, since: str | None, until: str | None,
     keyword)."""
     if since is None and until is None and source is None:
         return filters
-    from bot.datefilter import parse_range
+    from bot.util.datefilter import parse_range
 
     base = filters or Filters()
     first, last = parse_range(since or base.since, until or base.until)

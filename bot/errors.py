@@ -1,7 +1,7 @@
 """The base of every expected failure: its message is one line that names the input and what
 to do. Interfaces print it without a traceback and exit with `exit_code`."""
 
-from bot.redact import redact
+from bot.util.redact import redact
 
 
 class BotError(Exception):

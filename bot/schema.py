@@ -221,7 +221,7 @@ class IngestReport:
         }
 
 
-# -- briefings (bot/briefing.py) ---------------------------------------------------------------
+# -- briefings (bot/brief/briefing.py) ---------------------------------------------------------------
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from bot.citations import REFUSAL, check
+from bot.answer.citations import REFUSAL, check
 from bot.schema import Answer, Article, Citation
 
 

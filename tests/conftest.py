@@ -52,14 +52,17 @@ def clean_env(monkeypatch, tmp_path):
         if key.startswith(BOT_ENV_PREFIXES):
             monkeypatch.delenv(key)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # The per-user store (bot/location.py) of a test, and of the CLI it runs, is in tmp_path:
+    # `bot ask` starts a warm background process (bot/ui/warm.py) unless BOT_WARM is off: a test
+    # run must leave none behind, so it is off unless a test turns it on (tests/ui/test_warm.py).
+    monkeypatch.setenv("BOT_WARM", "off")
+    # The per-user store (bot/util/location.py) of a test, and of the CLI it runs, is in tmp_path:
     # a test never writes into the real home.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
     yield
     # Each test opens stores in its own tmp_path; without this their files stay open and a
     # long run passes 1,024 descriptors, where select() (pexpect) fails.
-    from bot.store import close_clients
+    from bot.index.sync import close_clients
 
     close_clients()
 
@@ -91,6 +94,7 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None,
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
     full_env["PYTHONPATH"] = str(ROOT)
     full_env["NO_COLOR"] = "1"
+    full_env["BOT_WARM"] = "off"  # no warm process left behind (see clean_env)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, input=input, timeout=timeout)

@@ -121,9 +121,10 @@ def inspect(store_dir: Path, repair: bool, probe_vectors: int | None = None,
             chunk_size: int = 800, chunk_overlap: int = 150) -> State:
     """Open the store fresh, check the contract (see the module docstring), optionally repair
     first. `probe_vectors`: how many chunks to look up by their own vector (None = all)."""
-    from bot.chunking import chunk_article
-    from bot.embeddings import LOCAL_MODEL
-    from bot.store import Store, record_id
+    from bot.index.chunking import chunk_article
+    from bot.index.embeddings import LOCAL_MODEL
+    from bot.index.store import Store
+    from bot.index.records import record_id
 
     settings = settings_for(store_dir, chunk_size, chunk_overlap)
     state = State()
@@ -224,7 +225,7 @@ def _check_vectors(store, state: State, probe: int | None) -> None:
 
 def expected(corpus: Path) -> dict[str, str]:
     """article id -> content hash of every file in `corpus`, as ingest would store them."""
-    from bot.articles import load_file
+    from bot.sources.articles import load_file
 
     return {a.article_id: a.content_hash for a in
             (load_file(p, 10**8) for p in sorted(Path(corpus).glob("*.txt")))}

@@ -19,8 +19,9 @@ import io
 import json
 import re
 
-from bot.articles import LoadError, article_from_html, article_from_text, decode, normalise
-from bot.chunking import chunk_article
+from bot.sources.common import LoadError, normalise
+from bot.sources.articles import article_from_html, article_from_text, decode
+from bot.index.chunking import chunk_article
 from bot.errors import BotError
 from bot.schema import Answer, Article, Citation, Draft, DraftStatement, Quote, Statement
 
@@ -57,7 +58,7 @@ def html_page(html: str, url: str | None = None) -> None:
 
 
 def feed(data: bytes) -> None:
-    from bot.feeds import entry_article, parse_feed
+    from bot.sources.feeds import entry_article, parse_feed
 
     try:
         _, entries = parse_feed(data, FEED_URL)
@@ -71,7 +72,7 @@ def feed(data: bytes) -> None:
 
 
 def pdf(data: bytes) -> None:
-    from bot.pdf import article_from_pdf, page_of
+    from bot.sources.pdf import article_from_pdf, page_of
 
     try:
         article = article_from_pdf(data, source="fuzz.pdf")
@@ -94,7 +95,7 @@ def chunker(text: str, size: int, overlap: int) -> None:
 
 def verify(text: str, quotes: list[tuple[str, int | None]], other: str = "") -> None:
     """Quotes of an article (some real, some not) through the shared verifier."""
-    from bot import citations
+    from bot.answer import citations
 
     a = Article("a1", "Title", "a.txt", text)
     b = Article("b1", "Other", "b.txt", other or "x")
@@ -112,9 +113,9 @@ def renderers(statements: list[str], quotes: list[str], title: str, source: str,
     """An answer with arbitrary text everywhere, through every renderer."""
     from rich.console import Console
 
-    from bot import render
-    from bot.slack import blocks
-    from bot.terminal import has_unsafe
+    from bot.ui import render
+    from bot.ui.slack import blocks
+    from bot.util.controls import has_unsafe
 
     cites = [Citation(n, f"id{n}", title, source, 0, len(q), q, page=n if n % 2 else None)
              for n, q in enumerate(quotes, 1)]
@@ -126,7 +127,7 @@ def renderers(statements: list[str], quotes: list[str], title: str, source: str,
         console = Console(file=io.StringIO(), width=80, color_system="truecolor",
                           force_terminal=True)
         render.answer(console, ans, show_timings=True, quote_limit=40, markdown=markdown)
-        # Without colours, a plain rich console (no bot/terminal.py backstop) shows no raw
+        # Without colours, a plain rich console (no bot/ui/terminal.py backstop) shows no raw
         # control character: the render code cleans what it prints by itself.
         plain = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=False)
         render.answer(plain, ans, show_timings=True, quote_limit=40, markdown=markdown)
@@ -152,7 +153,7 @@ def check_slack(text: str, blks: list[dict]) -> None:
 
 
 def blocks_limit() -> int:
-    from bot.slack.blocks import MAX_BLOCKS
+    from bot.ui.slack.blocks import MAX_BLOCKS
 
     return MAX_BLOCKS
 

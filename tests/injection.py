@@ -211,7 +211,7 @@ def write_articles(folder: Path, attacks: list[Attack]) -> dict[str, str]:
 
 
 def _sentences(text: str) -> list[str]:
-    from bot.chunking import sentences
+    from bot.index.chunking import sentences
 
     return [text[s:e] for s, e in sentences(text)]
 
@@ -261,7 +261,7 @@ def evil_model(secrets: dict[str, str], seen: list[str], attacks: list[Attack]):
 
 
 def prompt_shingles(n: int = 8) -> set[str]:
-    from bot.llm import prompt_text
+    from bot.answer.llm import prompt_text
 
     out = set()
     for name in ("system", "qa"):
@@ -274,8 +274,8 @@ def rendered(answer) -> tuple[str, str, list[dict]]:
     """(terminal text with markdown on, Slack fallback text, Slack blocks)."""
     from rich.console import Console
 
-    from bot import render
-    from bot.slack import blocks
+    from bot.ui import render
+    from bot.ui.slack import blocks
 
     console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="truecolor")
     render.answer(console, answer, markdown=True)

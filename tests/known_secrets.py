@@ -15,4 +15,4 @@ def all_values() -> list[str]:
     from tests import fakeslack, injection
 
     return [*SECRETS.values(), *fakeslack.SECRETS, *injection.SECRETS.values(),
-            "sk-test-SECRET-123"]  # tests/test_llm.py's rejected key
+            "sk-test-SECRET-123"]  # tests/answer/test_llm.py's rejected key

@@ -2,7 +2,7 @@
 the renderers, 60-200 generated inputs each (60 where trafilatura or pypdf make an input cost
 tens of milliseconds). Every target ends in an article, a clean `LoadError`, or a rendered
 answer, with its properties checked (tests/fuzz_targets.py); every loaded article also goes
-through the chunker (its own properties are in tests/test_chunking.py). bench/fuzz.py runs the
+through the chunker (its own properties are in tests/index/test_chunking.py). bench/fuzz.py runs the
 same targets with thousands of inputs, coverage-guided (atheris)."""
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def _workspace(tmp_path) -> dict[str, str]:
     (bin_dir / "bot").chmod(0o755)
     (bin_dir / "python").symlink_to(sys.executable)
     env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_ENV_PREFIXES)}
-    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1", HF_HUB_OFFLINE="1",
+    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1", HF_HUB_OFFLINE="1", BOT_WARM="off",
                PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
     return env
 

@@ -117,7 +117,7 @@ def test_errors_logs_and_reprs_never_carry_a_secret(settings, openai_server, cap
     openai_server.queue_embeddings(Reply.error(401, ECHO_401))
     report = Bot(conf.with_(embeddings="openai", store_dir=conf.store_dir.parent / "s2")).ingest([SEEDS])
     texts += [f.line() for f in report.failed]
-    from bot.slack.app import web_client
+    from bot.ui.slack.app import web_client
 
     fake = fs.FakeSlack()
     try:

@@ -1,0 +1,263 @@
+"""Briefings and summaries with an LLM: map-reduce with quotes.
+
+map     one call per article (prompts/brief-map.txt): notes, each a point with an exact quote
+        from the article, its date and claimant. Every quote is verified at once; a note whose
+        quote is not in the article is dropped before anything else sees it.
+reduce  one call over the surviving notes (prompts/brief-reduce.txt): the briefing's sections,
+        each statement naming the notes that support it. A statement's citations are its
+        notes' quotes, verified again by the shared verifier in `briefing.assemble`; a statement
+        with none left (it named a dropped or unknown note) is not in the briefing.
+
+The chain is LCEL: prompt | ChatOpenAI (JSON mode, any OpenAI-compatible server) | JSON reader,
+with the answer path's bounds: max_tokens on every call (the reduce 3x BOT_LLM_MAX_TOKENS), the
+article text and the notes cut to fit BOT_LLM_CONTEXT, no retries for a server that is not there.
+If the model cannot be reached, refuses, or answers no JSON for every article or for the
+reduce, the caller falls back to the extractive method and says so; nothing of the error
+(let alone the key) is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bot.brief import briefing
+from bot.brief.timeline import CLAIMS, TIMELINE
+from bot.brief.topics import HEADLINE, DraftPoint
+from bot.answer import citations
+from bot.config import Settings
+from bot.schema import Article, Briefing, Quote, Summary
+from bot.answer.sentence_ids import budget_chars
+
+MAP_MAX_CHARS = 16000  # article text sent per map call; quotes are still checked on all of it
+NOTES_PER_ARTICLE = 8
+REDUCE_MAX_NOTES = 120  # notes sent to the one reduce call; the first of each article go first
+MAP_CONCURRENCY = 4
+REDUCE_TOKENS_FACTOR = 3  # the reduce writes the whole briefing: 3x BOT_LLM_MAX_TOKENS
+FALLBACK_NOTICE = "The language model could not be used, so this is the extractive version."
+
+
+@dataclass
+class Note:
+    id: str
+    article: Article
+    point: str
+    quote: Quote
+    date: str | None
+    claimant: str | None
+
+
+@lru_cache(maxsize=8)
+def load_prompt(name: str) -> str:
+    """A prompt file: the repo's prompts/ when running from source, else the installed copy
+    (the bot.prompts package)."""
+    local = Path(__file__).resolve().parents[2] / "prompts" / name
+    if local.is_file():
+        return local.read_text(encoding="utf-8")
+    from importlib.resources import files
+
+    return files("bot.prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+def _chain(settings: Settings, prompt_name: str, max_tokens: int) -> Any:
+    """prompt | model | JSON, through the answer path's model (bot/answer/llm.py: max_tokens on every
+    call, fail fast on a refused connection). JSON mode is asked for; a server that refuses it
+    (HTTP 400/422) is asked again without. The JSON is read wherever the reply puts it (code
+    fence, prose around it), and a reply cut off at max_tokens keeps what it holds."""
+    import openai
+    from langchain_core.messages import SystemMessage
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda
+
+    from bot.answer.llm import chat_model
+
+    model = chat_model(settings, max_tokens)
+    json_mode = model.bind(response_format={"type": "json_object"}).with_fallbacks(
+        [model], exceptions_to_handle=(openai.BadRequestError, openai.UnprocessableEntityError))
+    # A SystemMessage object is taken literally (no template braces to escape in the prompt).
+    prompt = ChatPromptTemplate.from_messages([SystemMessage(content=load_prompt(prompt_name)),
+                                               ("human", "{input}")])
+    return prompt | json_mode | RunnableLambda(_json)
+
+
+def _json(message: Any) -> Any:
+    from bot.answer.llm import reply_json
+
+    text = message.content if isinstance(message.content, str) else ""
+    cut = (message.response_metadata or {}).get("finish_reason") == "length"
+    data = reply_json("", text, partial=cut)
+    if data is None:
+        raise ValueError("the reply holds no JSON")
+    return data
+
+
+def _unreachable(e: Exception) -> bool:
+    """The model cannot be used at all (down, refused, bad key): fall back, don't go on."""
+    import openai
+
+    return isinstance(e, (openai.APIConnectionError, openai.AuthenticationError,
+                          openai.PermissionDeniedError, openai.NotFoundError,
+                          openai.RateLimitError, openai.InternalServerError))
+
+
+# -- map ---------------------------------------------------------------------------------------
+
+
+def _budget(settings: Settings, prompt_name: str, reply_factor: int) -> int:
+    """Characters of input that fit the model's context beside the prompt and the reply."""
+    return budget_chars(settings.llm_context, reply_factor * settings.llm_max_tokens,
+                        len(load_prompt(prompt_name)) + 200)
+
+
+def _map_input(article: Article, max_notes: int, budget: int = MAP_MAX_CHARS) -> str:
+    head = (f"Title: {article.title}\nPublished: {article.published or 'unknown'}\n"
+            f"Give at most {max_notes} notes.\n\nArticle:\n")
+    return head + article.text[:max(0, min(MAP_MAX_CHARS, budget - len(head)))]
+
+
+def _notes(article: Article, reply: Any, prefix: str) -> list[Note]:
+    """The notes of one map reply whose quotes are found in the article; the rest dropped."""
+    raw = reply.get("notes") if isinstance(reply, dict) else None
+    out: list[Note] = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("quote"), str):
+            continue
+        span = citations.locate(item["quote"], article.text)
+        if span is None:
+            continue  # a quote the article does not contain: fabricated or garbled
+        quote = Quote(article.article_id, article.text[span[0]:span[1]], span[0])
+        point = item.get("point") if isinstance(item.get("point"), str) else quote.text
+        out.append(Note(f"{prefix}{len(out) + 1}", article, point.strip() or quote.text, quote,
+                        _str(item.get("date")), _str(item.get("claimant"))))
+    return out
+
+
+def _str(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def summarize(settings: Settings, article: Article, max_sentences: int) -> Summary | None:
+    """One map call: the notes become the summary. None if the model cannot be used."""
+    if max_sentences < 1:
+        raise briefing.BriefingError(f"--sentences {max_sentences}: ask for at least 1 sentence")
+    try:
+        reply = _chain(settings, "brief-map.txt", settings.llm_max_tokens).invoke(
+            {"input": _map_input(article, max_sentences, _budget(settings, "brief-map.txt", 1))})
+    except Exception:  # unreachable, refused, or no JSON: the caller falls back to extractive
+        return None
+    notes = _notes(article, reply, "n")[:max_sentences]
+    kept = briefing.cite([(n.point, [n.quote], {}) for n in notes], {article.article_id: article}.get)
+    notice = None if kept else "The model's summary could not be verified against the article."
+    return Summary(article.article_id, article.title, [p for p, _ in kept], "llm", notice)
+
+
+# -- reduce ------------------------------------------------------------------------------------
+
+
+def brief(settings: Settings, inp: briefing.BriefingInput,
+          progress: briefing.Progress | None = None) -> Briefing | None:
+    """Map every article to notes, reduce the notes to a briefing. None if the model cannot be
+    used at all (the caller falls back to the extractive briefing)."""
+    if inp.max_points < 1:
+        raise briefing.BriefingError(f"--max-points {inp.max_points}: ask for at least 1 point")
+    chain = _chain(settings, "brief-map.txt", settings.llm_max_tokens)
+    budget = _budget(settings, "brief-map.txt", 1)
+    inputs = [{"input": _map_input(a, NOTES_PER_ARTICLE, budget)} for a in inp.articles]
+    per_article: dict[int, list[Note]] = {}
+    failed = 0
+    total = len(inputs)
+    if progress:
+        progress(0, total + 1)
+    for i, reply in chain.batch_as_completed(inputs, config={"max_concurrency": MAP_CONCURRENCY},
+                                             return_exceptions=True):
+        if isinstance(reply, Exception):
+            if _unreachable(reply):
+                return None
+            failed += 1
+            reply = {}
+        per_article[i] = _notes(inp.articles[i], reply, f"a{i + 1}n")
+        if progress:
+            progress(len(per_article), total + 1)
+    if failed == total:
+        return None  # the model answers, but nothing usable (no JSON mode, say): fall back
+    notes = _cap([per_article[i] for i in range(total)], REDUCE_MAX_NOTES,
+                 _budget(settings, "brief-reduce.txt", REDUCE_TOKENS_FACTOR))
+    by_id = {n.id: n for n in notes}
+    try:
+        reply = _chain(settings, "brief-reduce.txt", REDUCE_TOKENS_FACTOR * settings.llm_max_tokens
+                       ).invoke({"input": _reduce_input(notes, inp)})
+    except Exception:
+        return None
+    if progress:
+        progress(total + 1, total + 1)
+    drafts = _drafts(reply, by_id)
+    if failed:
+        inp.notice = briefing.join_notice(inp.notice, f"{failed} article(s) gave no usable notes.")
+    lookup = {a.article_id: a for a in inp.articles}.get
+    return briefing.assemble(drafts, inp, "llm", lookup)
+
+
+def _cap(per_article: list[list[Note]], limit: int, budget: int | None = None) -> list[Note]:
+    """Round-robin over articles (each article's notes come most important first), at most
+    `limit` notes and `budget` characters of them as the reduce prompt writes them."""
+    out: list[Note] = []
+    used, depth = 0, 0
+    while len(out) < limit and any(len(ns) > depth for ns in per_article):
+        for n in [ns[depth] for ns in per_article if len(ns) > depth]:
+            size = len(_note_line(n)) + 1
+            if len(out) >= limit or (budget is not None and used + size > budget):
+                return out
+            out.append(n)
+            used += size
+        depth += 1
+    return out
+
+
+def _reduce_input(notes: list[Note], inp: briefing.BriefingInput) -> str:
+    lines = [f"Give at most {inp.max_points} key points in total."]
+    if inp.topic:
+        lines.append(f"Topic asked for: {inp.topic}")
+    lines += ["", "Notes:"]
+    lines += [_note_line(n) for n in notes]
+    return "\n".join(lines)
+
+
+def _note_line(n: Note) -> str:
+    meta = {"id": n.id, "article": n.article.title, "published": n.article.published,
+            "date": n.date, "claimant": n.claimant, "point": n.point, "quote": n.quote.text}
+    return json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False)
+
+
+def _drafts(reply: Any, by_id: dict[str, Note]) -> list[DraftPoint]:
+    """The reduce reply as draft points: each statement's quotes are its notes' quotes."""
+    if not isinstance(reply, dict):
+        return []
+    out: list[DraftPoint] = []
+
+    def quotes(item: dict) -> list[Quote]:
+        ids = item.get("notes") if isinstance(item.get("notes"), list) else []
+        return [by_id[i].quote for i in ids if isinstance(i, str) and i in by_id]
+
+    def items(value: Any) -> list[dict]:
+        return [x for x in value if isinstance(x, dict) and isinstance(x.get("text"), str)] \
+            if isinstance(value, list) else []
+
+    for item in items(reply.get("headline")):
+        out.append(("headline", HEADLINE, item["text"], quotes(item), {}))
+    for topic in reply.get("topics") if isinstance(reply.get("topics"), list) else []:
+        if not isinstance(topic, dict):
+            continue
+        heading = _str(topic.get("heading")) or "Key points"
+        for item in items(topic.get("points")):
+            out.append(("topic", heading, item["text"], quotes(item), {}))
+    for item in items(reply.get("timeline")):
+        out.append(("timeline", TIMELINE, item["text"], quotes(item),
+                    {"date": _str(item.get("date"))}))
+    for item in items(reply.get("claims")):
+        group = item.get("group") if isinstance(item.get("group"), int) else None
+        out.append(("claims", CLAIMS, item["text"], quotes(item),
+                    {"claimant": _str(item.get("claimant")), "group": group}))
+    return out

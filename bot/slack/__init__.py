@@ -1,1 +1,0 @@
-"""The Slack interface: a Bolt app over the `Bot` facade (see bot/slack/app.py)."""

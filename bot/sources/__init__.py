@@ -1,0 +1,1 @@
+"""Where articles come from: files, text, HTML, web pages, feeds, PDFs -> `Article`."""
