@@ -62,7 +62,7 @@ def test_cli_commands_and_their_failures_never_show_a_secret(env, openai_server,
     openai_server.queue_chat(Reply.text(json.dumps({"statements": [], "short_answer": None})))
     openai_server.queue_chat(Reply.error(401, ECHO_401))
     r = run_cli("chat", env=env, cwd=tmp_path,
-                input="What range was claimed?\n/reset\nWho reported the test-firings?\n/reset\n"
+                input="What range was claimed?\n/reset\nHow long did the cruise missiles fly?\n/reset\n"
                       "What range was claimed?\n")
     outputs.append(r.stdout + r.stderr)
     assert "answered HTTP 500" in r.stdout and "rejected by" in r.stdout + r.stderr
