@@ -61,7 +61,7 @@ class Settings:
     )
     chunk_size: int = _setting("BOT_CHUNK_SIZE", 800, "Target chunk size in characters.")
     chunk_overlap: int = _setting("BOT_CHUNK_OVERLAP", 150, "Overlap between chunks (chars).")
-    top_k: int = _setting("BOT_TOP_K", 6, "Passages retrieved per question.")
+    top_k: int = _setting("BOT_TOP_K", 10, "Passages retrieved per question.")
     log_questions: bool = _setting(
         "BOT_LOG", True, "Keep each `bot ask` with its answer for `bot log` (chat keeps its own)."
     )

@@ -270,7 +270,7 @@ def test_completion_installs_offline_and_completes_in_bash(tmp_path):
 
 def test_config_json_is_typed():
     shown = json.loads(run_cli("config", "--json", env={"BOT_ALLOW_PRIVATE_URLS": "yes"}).stdout)
-    assert shown["BOT_TOP_K"] == 6 and shown["BOT_CHUNK_SIZE"] == 800
+    assert shown["BOT_TOP_K"] == 10 and shown["BOT_CHUNK_SIZE"] == 800
     assert shown["BOT_LLM_TIMEOUT"] == 60.0 and shown["BOT_ALLOW_PRIVATE_URLS"] is True
     # No .bot/ above the test's folder: the per-user store (XDG_DATA_HOME is in tmp_path).
     assert shown["BOT_STORE_DIR"] == os.path.join(os.environ["XDG_DATA_HOME"], "bot")
