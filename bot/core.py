@@ -371,7 +371,7 @@ class Bot:
                     collections: list[str] | None) -> Iterator[AnswerDelta | AnswerDone]:
         """The model's answer, asked only when the offline answerer finds the passages answer
         the question (small models never refuse on their own), and given only the sentences
-        its ranker scored best (bot/answer/llm.py `evidence`)."""
+        its ranker scored best (bot/answer/llm/gate.py `evidence`)."""
         from bot.answer import llm as llm_mod
         from bot.answer.llm import LLMUnavailable, Result
 
