@@ -1,11 +1,11 @@
 """The LLM answerer: an LCEL chain over any OpenAI-compatible chat model.
 
-    question ─▶ retrieve ─▶ the offline ranker's best sentences (`evidence`; bot/core.py asks
-                the model only when the offline answerer answers: `gated`)
+    question ─▶ retrieve ─▶ the offline ranker's best sentences (`evidence`; bot/answer/flow.py
+                asks the model only when the offline answerer answers: `gated`)
              ─▶ numbered sentences (bot/answer/sentence_ids.py, cut to fit the context)
              ─▶ prompt ─▶ ChatOpenAI (max_tokens on every call)
              ─▶ structured reply: statements, each citing sentence ids ("2.3")
-             ─▶ Draft(statements + Quote(article_id, exact sentence span)) ─▶ core verifies
+             ─▶ Draft(statements + Quote(article_id, exact sentence span)) ─▶ flow verifies
 
 The model is asked for the `answer` tool call; a server that rejects tools or tool_choice
 (HTTP 400/422) is asked again for the same JSON in the message text, and a reply that ignores

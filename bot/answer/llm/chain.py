@@ -1,5 +1,5 @@
 """The LLM answerer: question -> retrieve -> numbered sentences -> prompt -> model, one LCEL pipe
-streamed into provisional `Delta`s and one `Result` (the Draft core verifies)."""
+streamed into provisional `Delta`s and one `Result` (the Draft bot/answer/flow.py verifies)."""
 
 from __future__ import annotations
 
