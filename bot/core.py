@@ -10,15 +10,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-import numpy as np
-
 from bot.config import Settings, check
 from bot.util.redact import redact
 from bot.index.embeddings import Embedder, make_embedder
-from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation, Draft, IngestReport, Passage
+from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation, IngestReport, Passage
 from bot.answer.retrieval import Filters, Retriever
 from bot.index.store import Stats, Store
 from bot.answer import citations
+from bot.answer import flow as answer_flow
 from bot.index import ingest
 from bot.sources.articles import SUFFIXES  # noqa: F401  (for bot/ui: what ingest reads)
 
@@ -106,31 +105,19 @@ class Bot:
                progress: ingest.Progress | None = None) -> IngestReport:
         """Ingest files, folders and http(s) URLs (anything written scheme://... is taken
         as a URL); bad inputs are reported, the rest still goes in."""
-        from bot.sources.articles import looks_like_url
+        from bot.index import intake
 
-        items = list(paths)
-        urls = [str(p).strip() for p in items if looks_like_url(p)]
-        report = IngestReport()
-        articles = ingest.load_paths([p for p in items if not looks_like_url(p)], self.settings,
-                                     report)
-        if urls:
-            from bot.sources.fetch import load_urls
-
-            articles += load_urls(urls, self.settings, report)
-        if articles:  # nothing loaded (a mistyped path): no store to open, no model to load
-            report.merge(self.ingest_articles(articles, collection, progress))
-        return report
+        return intake.from_paths(paths, self.settings,
+                                 lambda articles: self.ingest_articles(articles, collection, progress))
 
     def ingest_urls(self, urls: Iterable[str], collection: str | None = None,
                     progress: ingest.Progress | None = None) -> IngestReport:
         """Fetch web pages (HTML, PDF, text) through the SSRF guard and ingest them; each
         article's `source` is its canonical URL, so fetching a page again is a diff."""
-        from bot.sources.fetch import load_urls
+        from bot.index import intake
 
-        report = IngestReport()
-        articles = load_urls([str(u).strip() for u in urls], self.settings, report)
-        report.merge(self.ingest_articles(articles, collection, progress))
-        return report
+        return intake.from_urls(urls, self.settings,
+                                lambda articles: self.ingest_articles(articles, collection, progress))
 
     def ingest_feeds(self, urls: Iterable[str], collection: str | None = None,
                      progress: ingest.Progress | None = None,
@@ -138,16 +125,11 @@ class Bot:
         """Ingest the entries of RSS/Atom feeds (each entry's page, or its own text when the
         page cannot be had), deduplicated by GUID, canonical URL and content hash. With
         `conditional`, a feed unchanged since the last fetch (ETag/Last-Modified) is skipped."""
-        from bot.sources import feeds
-        from bot.sources.fetch import Fetcher
+        from bot.index import intake
 
-        report = IngestReport()
-        state = feeds.FeedState(Path(self.settings.store_dir) / feeds.STATE_FILE)
-        with Fetcher(self.settings) as fetcher:
-            articles = feeds.collect([str(u).strip() for u in urls], fetcher,
-                                     self.store(collection), state, report, conditional)
-        report.merge(self.ingest_articles(articles, collection, progress))
-        return report
+        return intake.from_feeds(urls, self.settings, lambda: self.store(collection),
+                                 lambda articles: self.ingest_articles(articles, collection, progress),
+                                 conditional)
 
     def watch_feeds(self, urls: Iterable[str], every: float,
                     on_poll: Callable[[int, IngestReport], None], max_polls: int | None = None,
@@ -277,21 +259,13 @@ class Bot:
         k, filters = k if top_k is None else top_k, with_filters(filters, since, until, source)
         if self.settings.llm_enabled:
             return _final(self.ask_stream(question, k, filters, collections, history))
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # the timings include condensing a follow-up
         question = question.strip()
         asked = question
         if history:
             question = self.standalone_question(question, history, collections)
-        passages = self.retrieve(question, k, filters, collections)
-        t1 = time.perf_counter()
-        names = collections or [self.settings.collection]
-        draft = self._extractive_draft(question, passages, names)
-        t2 = time.perf_counter()
-        by_id = {p.article.article_id: p.article for p in passages}
-        answer = citations.verify(question, draft, by_id.get)
-        t3 = time.perf_counter()
-        answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
-                             "verify": (t3 - t2) * 1000, "total": (t3 - t0) * 1000}
+        answer = answer_flow.extractive(question, lambda: self.retrieve(question, k, filters, collections),
+                                        self._offline(collections), t0)
         if question != asked:
             answer.question, answer.standalone_question = asked, question
         return answer
@@ -322,15 +296,11 @@ class Bot:
         return followup.standalone(question, history, lambda i: self.article(i, name),
                                    self.retriever(name).idf, search)
 
-    def _extractive_draft(self, question: str, passages: list[Passage], names: list[str]) -> Draft:
-        if passages:
-            from bot.answer.guard import without_instructions
-
-            return self._extractive(names[0]).answer(question, without_instructions(passages))
-        empty = all(self.store(n).count_chunks() == 0 for n in names)
-        return Draft(statements=[], refused=True, notice=(
-            f"No articles in {', '.join(names)} yet; add some with: bot ingest PATH"
-            if empty else None))
+    def _offline(self, collections: list[str] | None) -> answer_flow.Offline:
+        """The offline answerer of the collections asked (the first one's, made on first use)."""
+        names = collections or [self.settings.collection]
+        return answer_flow.Offline(names, lambda: self._extractive(names[0]),
+                                   lambda name: self.store(name).count_chunks())
 
     # -- the LLM path ---------------------------------------------------------------------
 
@@ -362,95 +332,14 @@ class Bot:
         asked = question
         if history:
             question = self.standalone_question(question, history, collections)
-        for event in self._llm_stream(question, k, filters, collections):
+        llm = self.llm  # built before the clock starts: imports are not the answer's time
+        events = answer_flow.with_model(
+            question, llm, lambda: self.retrieve(question, k, filters, collections),
+            self._offline(collections), rank_offline=self.settings.embeddings == "local")
+        for event in events:
             if isinstance(event, AnswerDone) and question != asked:
                 event.answer.question, event.answer.standalone_question = asked, question
             yield event
-
-    def _llm_stream(self, question: str, k: int | None, filters: Filters | None,
-                    collections: list[str] | None) -> Iterator[AnswerDelta | AnswerDone]:
-        """The model's answer, asked only when the offline answerer finds the passages answer
-        the question (small models never refuse on their own), and given only the sentences
-        its ranker scored best (bot/answer/llm.py `evidence`)."""
-        from bot.answer import llm as llm_mod
-        from bot.answer.llm import LLMUnavailable, Result
-
-        names = collections or [self.settings.collection]
-        llm = self.llm  # built before the clock starts: imports are not the answer's time
-        t0 = time.perf_counter()
-        passages = self.retrieve(question, k, filters, collections)
-        # The offline answerer's ranker and decisions are fitted to the local embedding model's
-        # scores: with another embedder (an API call per sentence batch) the model decides alone.
-        offline, ranked = self._offline(question, passages, names) \
-            if self.settings.embeddings == "local" else (None, [])
-        if passages and offline and llm_mod.gated(offline):
-            answer = self._verified(question, passages, offline, t0)
-            answer.notice = " ".join(filter(None, [llm_mod.GATED_NOTICE, answer.notice]))
-            yield AnswerDone(answer)
-            return
-        shown = llm_mod.evidence(passages, ranked)
-        result: Result | None = None
-        try:
-            for event in llm.stream(question, lambda q: shown):
-                if isinstance(event, Result):
-                    result = event
-                else:
-                    yield AnswerDelta(event.text)
-        except LLMUnavailable as e:
-            yield AnswerDone(self._fallback(question, passages, names, offline, e.reason, t0))
-            return
-        assert result is not None
-        if not result.passages:
-            draft = self._extractive_draft(question, [], names)  # the empty-store notice
-            draft.mode = "llm"
-        else:
-            draft = result.draft
-        t1 = time.perf_counter()
-        by_id = {p.article.article_id: p.article for p in result.passages}
-        answer = citations.verify(question, draft, by_id.get)
-        if answer.refused and not draft.refused:
-            # The model answered, but nothing it said could be verified (or the guard dropped
-            # it all: an attack must not turn into a false refusal): show what can be.
-            reason = "none of the model's statements could be verified against the sources"
-            answer = self._fallback(question, passages, names, offline, reason, t0)
-            answer.notice = " ".join(filter(None, [answer.notice, draft.notice]))
-            yield AnswerDone(answer)
-            return
-        t2 = time.perf_counter()
-        answer.timings_ms = {**result.timings_ms, "verify": (t2 - t1) * 1000,
-                             "total": (t2 - t0) * 1000}
-        yield AnswerDone(answer)
-
-    def _offline(self, question: str, passages: list[Passage],
-                 names: list[str]) -> tuple[Draft, list[tuple[str, int, int]]]:
-        """The offline answer and the sentences its ranker scored, best first."""
-        if not passages:
-            return self._extractive_draft(question, [], names), []
-        from bot.answer.guard import without_instructions
-
-        answerer = self._extractive(names[0])
-        analysis = answerer.analyse(question, without_instructions(passages))
-        ranked = [(c.article_id, c.start, c.end) for c in analysis.ranked] if analysis else []
-        return answerer.draft(question, analysis), ranked
-
-    def _verified(self, question: str, passages: list[Passage], draft: Draft,
-                  t0: float) -> Answer:
-        by_id = {p.article.article_id: p.article for p in passages}
-        answer = citations.verify(question, draft, by_id.get)
-        answer.timings_ms = {"total": (time.perf_counter() - t0) * 1000}
-        return answer
-
-    def _fallback(self, question: str, passages: list[Passage], names: list[str],
-                  draft: Draft | None, reason: str, t0: float) -> Answer:
-        """The offline answer (`draft` if made already), with a notice saying why the model's
-        is not shown."""
-        t1 = time.perf_counter()
-        draft = draft or self._extractive_draft(question, passages, names)
-        answer = self._verified(question, passages, draft, t0)
-        answer.notice = " ".join(filter(None, [
-            f"Extractive answer shown instead of the model's: {reason}.", answer.notice]))
-        answer.timings_ms = {"llm": (t1 - t0) * 1000, **answer.timings_ms}
-        return answer
 
     # -- briefings ------------------------------------------------------------------------
 
@@ -458,7 +347,7 @@ class Bot:
                   collection: str | None = None, mode: str | None = None) -> "Summary":
         """A short cited summary of one article (LLM when configured, else extractive)."""
         from bot.brief import briefing
-
+        from bot.brief import flow as brief_flow
         from bot.errors import BotError
 
         try:  # an id, or a unique start of one
@@ -468,16 +357,7 @@ class Bot:
         if article is None:
             raise briefing.BriefingError(f"{article_id}: no such article; list them with: bot sources")
         idf = self.retriever(collection).idf_snapshot()
-        if self._brief_mode(mode) == "llm":
-            from bot.brief import briefing_llm
-
-            summary = briefing_llm.summarize(self.settings, article, max_sentences)
-            if summary is not None:
-                return summary
-            fallback = briefing.summarize(article, idf, max_sentences)
-            fallback.notice = briefing_llm.FALLBACK_NOTICE
-            return fallback
-        return briefing.summarize(article, idf, max_sentences)
+        return brief_flow.summarize(self.settings, article, idf, max_sentences, mode)
 
     def brief(self, since: str | None = None, until: str | None = None, topic: str | None = None,
               source: str | None = None, max_points: int = 12,
@@ -488,41 +368,17 @@ class Bot:
         points by topic, timeline, claims to watch; every point cited and verified. `since`
         and `until` are inclusive days as for `ask`. Errors name the filters as keywords
         (`since='x'`), or as command-line flags (`--since 'x'`) when `flags`."""
-        from bot.brief import briefing
+        from bot.brief import flow as brief_flow
         from bot.util.datefilter import flag_names, parse_range
 
         since, until = parse_range(since, until, flag_names("since", "until", flags=flags))
         names = collections or [collection or self.settings.collection]
         stores = [self.store(n) for n in names]
-        articles, notice = briefing.select_articles(stores, self.embedder.embed_query, since,
-                                                    until, topic, source, flags)
-        vectors: dict[str, np.ndarray] = {}
-        for store in stores:
-            missing = [a.article_id for a in articles if a.article_id not in vectors]
-            if missing:
-                vectors.update(store.article_vectors(missing))
-        inp = briefing.BriefingInput(
-            articles=articles, vectors=np.stack([vectors[a.article_id] for a in articles]),
-            idf=self.retriever(names[0]).idf_snapshot(), embed=self.embedder.embed,
-            max_points=max_points, topic=topic, since=since, until=until, source=source,
-            notice=notice)
+        inp = brief_flow.gather(stores, self.embedder, lambda: self.retriever(names[0]).idf_snapshot(),
+                                since, until, topic, source, max_points, flags)
         if generated_at:
             inp.generated_at = generated_at
-        if self._brief_mode(mode) == "llm":
-            from bot.brief import briefing_llm
-
-            result = briefing_llm.brief(self.settings, inp, progress)
-            if result is not None:
-                return result
-            inp.notice = briefing.join_notice(inp.notice, briefing_llm.FALLBACK_NOTICE)
-        return briefing.brief(inp, progress)
-
-    def _brief_mode(self, mode: str | None) -> str:
-        if mode not in (None, "llm", "extractive"):
-            from bot.config import ConfigError
-
-            raise ConfigError(f"mode {mode!r}: use 'llm' or 'extractive'")
-        return mode or ("llm" if self.settings.llm_enabled else "extractive")
+        return brief_flow.write(self.settings, inp, progress, mode)
 
 
 def with_filters(filters: Filters | None, since: str | None, until: str | None,

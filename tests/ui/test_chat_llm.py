@@ -2,7 +2,7 @@
 of tests/openai_server.py (real HTTP): the follow-up is condensed by the model, the answer
 streams, and Ctrl-C abandons a stream that is still arriving.
 
-It needs the LLM answer path (issue 3: `Bot.ask_stream`, bot/answer/llm.py, tests/openai_server.py)
+It needs the LLM answer path (issue 3: `Bot.ask_stream`, bot/answer/llm/, tests/openai_server.py)
 and skips until that is merged."""
 
 from __future__ import annotations
