@@ -1,12 +1,8 @@
 """Text from outside (articles, titles, URLs, file names, model output, error bodies) made safe
 for a terminal, and the console every command prints through.
 
-A terminal obeys control characters: `ESC[2J` clears the screen, OSC 52 (`ESC]52;c;...BEL`)
-writes to the clipboard, a lone carriage return overwrites what a line said, and bidi
-overrides make text read differently from what it is. `clean` shows every such character as a
-visible stand-in of the same length (U+2400 "control pictures" for C0 and DEL, U+FFFD for C1
-and bidi controls), so offsets into the text, and rich's styles on them, stay valid. Newline
-and tab are kept (except by `clean_line`, for one-line messages such as error lines).
+Control characters are shown as visible stand-ins of the same length (`clean`,
+bot/util/controls.py says which and why), so offsets and rich's styles on them stay valid.
 
 Stored text keeps its characters: only what is displayed goes through here. JSON output is
 exact JSON, with these characters \\u-escaped (bot/ui/render.py `to_json`).
