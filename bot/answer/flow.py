@@ -59,8 +59,7 @@ def extractive(question: str, retrieve: Callable[[], list[Passage]], offline: Of
     t1 = time.perf_counter()
     draft = offline.draft(question, passages)
     t2 = time.perf_counter()
-    by_id = {p.article.article_id: p.article for p in passages}
-    answer = citations.verify(question, draft, by_id.get)
+    answer = checked(question, passages, draft)
     t3 = time.perf_counter()
     answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
                          "verify": (t3 - t2) * 1000, "total": (t3 - t0) * 1000}
@@ -100,8 +99,7 @@ def with_model(question: str, llm: "LLMAnswerer", retrieve: Callable[[], list[Pa
     else:
         model_draft = result.draft
     t1 = time.perf_counter()
-    by_id = {p.article.article_id: p.article for p in result.passages}
-    answer = citations.verify(question, model_draft, by_id.get)
+    answer = checked(question, result.passages, model_draft)
     if answer.refused and not model_draft.refused:
         # The model answered, but nothing it said could be verified (or the guard dropped
         # it all: an attack must not turn into a false refusal): show what can be.
@@ -116,9 +114,14 @@ def with_model(question: str, llm: "LLMAnswerer", retrieve: Callable[[], list[Pa
     yield AnswerDone(answer)
 
 
-def verified(question: str, passages: list[Passage], draft: Draft, t0: float) -> Answer:
+def checked(question: str, passages: list[Passage], draft: Draft) -> Answer:
+    """`draft`'s citations verified against the articles of `passages` (bot/answer/citations.py)."""
     by_id = {p.article.article_id: p.article for p in passages}
-    answer = citations.verify(question, draft, by_id.get)
+    return citations.verify(question, draft, by_id.get)
+
+
+def verified(question: str, passages: list[Passage], draft: Draft, t0: float) -> Answer:
+    answer = checked(question, passages, draft)
     answer.timings_ms = {"total": (time.perf_counter() - t0) * 1000}
     return answer
 

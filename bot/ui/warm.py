@@ -186,8 +186,7 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
         os.close(lock)
         raise
     try:
-        from bot.core import Bot  # after the lock: a second warm process stops before loading
-        from bot.core import Filters
+        from bot.core import Bot, Filters  # after the lock: a second one stops before loading
 
         # SIGTERM (kill, a service manager) ends it like the idle timeout: the socket is removed.
         try:
