@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.errors import BotError
 from bot.ui.history import History
 from bot.util.controls import clean
-from bot.util.redact import redact_partial
+from bot.util.redact import redact, redact_partial
 from bot.schema import Answer, Article, Citation
 
 if TYPE_CHECKING:
@@ -81,11 +81,9 @@ class Chat:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.completion import WordCompleter
-        from prompt_toolkit.history import FileHistory
-
         store_dir = Path(self.bot.settings.store_dir)
         store_dir.mkdir(parents=True, exist_ok=True)
-        prompt = PromptSession(history=FileHistory(str(store_dir / INPUT_HISTORY)),
+        prompt = PromptSession(history=redacted_file_history(store_dir / INPUT_HISTORY),
                                auto_suggest=AutoSuggestFromHistory(),
                                completer=WordCompleter([c.name for c in COMMANDS], sentence=True),
                                complete_while_typing=False)
@@ -359,6 +357,18 @@ class Chat:
 
 
 # -- entry points (the CLI's `bot chat`) ----------------------------------------------------
+
+def redacted_file_history(path: Path):
+    """prompt_toolkit's on-disk line history (up-arrow, suggestions), with every line passed
+    through the one redaction path before it is written: a pasted key stays out of the file."""
+    from prompt_toolkit.history import FileHistory
+
+    class RedactedFileHistory(FileHistory):
+        def store_string(self, string: str) -> None:
+            super().store_string(redact(string))
+
+    return RedactedFileHistory(str(path))
+
 
 def list_sessions(settings: Settings, console: Console) -> None:
     history = History(settings.store_dir)

@@ -94,6 +94,20 @@ def test_terminal_session_ask_follow_up_sources_open_history_quit(work):
     assert child.exitstatus == 0
 
 
+def test_a_pasted_key_stays_out_of_the_input_history_file(work):
+    key = "sk-" + "Q7x" * 8
+    child = spawn(work)
+    child.sendline(f"Why is {key} rejected?")
+    child.expect_exact(PROMPT)
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    saved = (work / "store" / "chat_input_history").read_text()
+    assert "Why is (hidden) rejected?" in saved and "/quit" in saved
+    assert key not in saved
+    assert key.encode() not in (work / "store" / "chat.sqlite3").read_bytes()  # the saved turn
+
+
 def test_ctrl_c_cancels_the_answer_and_keeps_the_session(work):
     # The debug delay holds each answer for 8 s inside the worker, long enough to press Ctrl-C
     # while it is in progress whatever the machine's load (see bot/ui/chat.py DEBUG_DELAY_ENV).
