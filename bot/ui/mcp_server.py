@@ -14,6 +14,7 @@ to stderr with configured secrets redacted; over stdio, stdout carries protocol 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -24,7 +25,9 @@ from typing import Annotated, Any, Iterable, Optional
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import (ResourceError, ResourceNotFoundError,
                                                ToolError)
-from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import (INVALID_PARAMS, CallToolResult, ListResourcesResult,
+                       PaginatedRequestParams, Resource, TextContent, ToolAnnotations)
 from pydantic import BaseModel, Field
 
 from bot.core import Bot
@@ -35,6 +38,7 @@ from bot.schema import Answer, Article, Briefing, Citation, Point
 NAME = "bot"
 ARTICLE_URI = "bot://article/{article_id}"
 MAX_K = 50
+RESOURCE_PAGE = 100  # articles per resources/list page
 NO_SUCH_ARTICLE = "{}: no such article; list them with the sources tool"
 
 INSTRUCTIONS = (
@@ -178,7 +182,35 @@ class BotServer(MCPServer):
         return [*await super().list_resources(),
                 *(Resource(uri=uri(a.article_id), name=a.article_id, title=a.title or a.article_id,
                            description=f"{a.source}" + (f" · {a.published}" if a.published else ""),
-                           mime_type="application/json") for a in articles)]
+                           mime_type="application/json")
+                  for a in sorted(articles, key=lambda a: a.article_id))]
+
+    async def _handle_list_resources(self, ctx: Any, params: PaginatedRequestParams | None
+                                     ) -> ListResourcesResult:
+        """`resources/list` in pages of `RESOURCE_PAGE` (a big store is thousands of articles).
+        The cursor names the last resource given, so an article added meanwhile neither repeats
+        nor shifts one out of the next page."""
+        resources = await self.list_resources()
+        after = _after(params.cursor) if params and params.cursor else None
+        if after is not None:
+            resources = [r for r in resources if str(r.uri) > after]
+        page, rest = resources[:RESOURCE_PAGE], resources[RESOURCE_PAGE:]
+        cursor = _cursor(str(page[-1].uri)) if rest else None
+        return ListResourcesResult(resources=page, next_cursor=cursor)
+
+
+def _cursor(last_uri: str) -> str:
+    return base64.urlsafe_b64encode(f"after {last_uri}".encode()).decode()
+
+
+def _after(cursor: str) -> str:
+    try:
+        kind, _, last = base64.urlsafe_b64decode(cursor.encode()).decode().partition(" ")
+    except (ValueError, UnicodeError):
+        kind = ""
+    if kind != "after":
+        raise MCPError(code=INVALID_PARAMS, message="invalid cursor; list from the start without one")
+    return last
 
 
 def build(bot: Bot, allow_ingest: bool = False) -> BotServer:

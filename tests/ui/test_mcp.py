@@ -25,6 +25,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import PaginatedRequestParams
 
 from tests.conftest import ROOT, SEEDS, free_port, run_cli
 from tests.known_secrets import MARK, SECRETS
@@ -431,3 +432,36 @@ def test_other_commands_do_not_import_the_sdk():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+def test_resources_come_in_pages_that_a_cursor_walks(tmp_path):
+    """A store of more articles than one `resources/list` page: the pages join into every
+    article once, and a made-up cursor is a protocol error, not a crash."""
+    from bot.ui.mcp_server import RESOURCE_PAGE
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(RESOURCE_PAGE + 3):
+        (docs / f"note{i:03d}.txt").write_text(f"Note {i}\n\nThe depot received {i} crates on Monday.\n")
+    store = tmp_path / "store"
+    r = run_cli("ingest", str(docs), env={"BOT_STORE_DIR": str(store)})
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "stderr.log", "w") as errlog:
+        client = start_stdio(server_env(store), errlog)
+
+        def page(cursor: str | None = None):
+            return client.portal.call(partial(client.session.list_resources,
+                                              params=PaginatedRequestParams(cursor=cursor)))
+        try:
+            first = page()
+            assert len(first.resources) == RESOURCE_PAGE and first.next_cursor
+            second = page(first.next_cursor)
+            assert len(second.resources) == 3 and second.next_cursor is None
+            uris = [str(r.uri) for r in first.resources + second.resources]
+            listed, _ = client.ok("sources")
+            assert sorted(uris) == sorted(a["uri"] for a in listed["articles"])
+            with pytest.raises(MCPError, match="invalid cursor"):
+                page("bm90IG1pbmU=")
+            assert page().resources == first.resources  # still serving
+        finally:
+            client.close()
