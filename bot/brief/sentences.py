@@ -17,6 +17,7 @@ to be worth its length. The small model's coefficients were fitted on one half o
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +39,13 @@ TERM_BIAS = -3.5602
 WINDOW = 12  # candidates: an article's first sentences (leads matter, and the search stays small)
 MAX_COMBINATIONS = 3000  # above this, choose greedily instead of trying every combination
 MIN_WORDS = 5  # shorter "sentences" are captions, bylines or debris ("Scroll down for video")
+# A photo caption's paragraph ends with its credit: "(KNS/Kyodo)", "(AP Photo/Ahn Young-joon)",
+# "(Getty Images)", "Photograph: Name/Agency". A caption says what a picture shows, often in the
+# present tense of another day ("... test-fires ... on Jan. 27"): never a summary point.
+_CREDIT = re.compile(r"[.!?][\"\u201d\u2019]?\s+"  # the credit follows the caption's last sentence
+                     r"(?:\((?:[A-Z][\w.&'-]*(?:[ /][A-Z][\w.&'-]*){0,5})\)"
+                     r"|(?:Photo|Photograph|Image|Picture)(?:\s+credit)?\s*:\s*[^\n.]{2,80})\s*$")
+CAPTION_WORDS = 40  # a paragraph longer than this is prose that happens to end in a credit
 
 
 @dataclass
@@ -72,7 +80,7 @@ def article_sentences(article: Article) -> list[Sentence]:
     out: list[Sentence] = []
     for start, end in sentence_spans(article.text):
         text = article.text[start:end]
-        if start == 0 and _is_title(text, article.title):
+        if start == 0 and _is_title(text, article.title) or _in_caption(article.text, start):
             continue
         toks = tokens(text)
         content = frozenset(terms(text))
@@ -80,6 +88,15 @@ def article_sentences(article: Article) -> list[Sentence]:
             continue
         out.append(Sentence(article, len(out), start, end, content, Counter(toks)))
     return out
+
+
+def _in_caption(text: str, start: int) -> bool:
+    """Whether the sentence at `start` lies in a paragraph that is a photo caption: short and
+    ending with a picture credit."""
+    begin = text.rfind("\n\n", 0, start)
+    end = text.find("\n\n", start)
+    paragraph = text[begin + 2 if begin >= 0 else 0: end if end >= 0 else len(text)].strip()
+    return len(paragraph.split()) <= CAPTION_WORDS and bool(_CREDIT.search(paragraph))
 
 
 def _is_title(line: str, title: str) -> bool:

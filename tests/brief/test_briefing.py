@@ -94,6 +94,39 @@ def test_summary_prefers_informative_sentences_to_debris(bot):
     assert any("harbour bridge" in t for t in chosen)
 
 
+def test_summary_leaves_out_photo_captions(seeded):
+    """The sample article carries a photo caption of another day's launch ("North Korea
+    test-fires two tactical guided missiles on Jan. 27, 2022. (KNS/Kyodo)"): a reader of the
+    summary would take it for the news."""
+    article = seeded.articles()[0]
+    caption = article.text.index("(KNS/Kyodo)")
+    for n in (3, 5):
+        for p in seeded.summarize(article.article_id, max_sentences=n).statements:
+            c = p.citations[0]
+            assert not c.start < caption < c.end + 20, p.text
+
+
+@pytest.mark.parametrize("paragraph, caption", [
+    ("Rescuers search the rubble in Antakya on Monday. (AP Photo/Hussein Malla)", True),
+    ("A protester waves a flag outside parliament. Photograph: Jane Doe/Reuters", True),
+    ("Kim Jong Un inspects the launch in this undated photo released by KCNA. (Reuters)", True),
+    ("Sales rose by 5 percent in the third quarter (Q3)", False),  # no credit after a sentence
+    ("The company (NASDAQ) rose 5 percent on Monday after results.", False),
+    ("The president said the talks would resume in March, according to a statement released "
+     "by the White House on Friday, which also noted that officials from both sides had met "
+     "twice before and that a third meeting was likely before the summer. (Reuters)", False),
+])
+def test_caption_paragraphs_are_short_and_end_with_a_credit(bot, paragraph, caption):
+    from bot.brief.sentences import article_sentences
+    from bot.sources.common import make_article
+
+    lead = "The port reopened on Tuesday after a week of repairs to its two cranes."
+    article = make_article(f"{lead}\n\n{paragraph}\n\nShips queued outside the harbour all week.",
+                           title="Port", source="test")
+    kept = " ".join(s.text for s in article_sentences(article))
+    assert (paragraph.split(".")[0] not in kept) == caption
+
+
 # -- briefings -------------------------------------------------------------------------------
 
 
