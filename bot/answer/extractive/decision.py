@@ -53,6 +53,20 @@ def kind_missing(q: QuestionInfo, cited: list[Candidate]) -> bool:
     return bool(q.types) and not any(type_match(c.text, list(q.types), set(q.words)) for c in cited)
 
 
+def kind_first(q: QuestionInfo, cited: list[Candidate]) -> list[Candidate]:
+    """The first cited sentence that holds the kind asked for leads one that holds only a
+    fallback kind: for "How far did they fly?" the sentence with "1,800 kilometers" leads the
+    one with "two and a half hours" (a number, but not a distance). Only for "how far / how
+    long" questions: a topic noun read as a kind ("the mountain range") must not reorder."""
+    if len(cited) < 2 or len(q.types) < 2 or q.wh not in ("how_num", "how_long"):
+        return cited
+    held = [type_match(c.text, list(q.types), set(q.words)) for c in cited]
+    if held[0] == 1.0 or 1.0 not in held:
+        return cited
+    i = held.index(1.0)
+    return [cited[i]] + cited[:i] + cited[i + 1:]
+
+
 def confidence_features(q: QuestionInfo, a: Analysis, span: Span | None,
                         sentence: Candidate | None, missing: bool) -> dict[str, float]:
     """Plain numbers the calibration reads: the models' own scores and margins, plus the few
@@ -111,6 +125,7 @@ def decide(q: QuestionInfo, a: Analysis, conf: Confidence | None, refuse_above: 
         best, missing = [sentence] + [c for c in best if c is not sentence], False
     elif sentence is not None and sentence not in best:
         best.append(sentence)  # cited as support even when its phrase is not shown
+    best = kind_first(q, best)
     f = confidence_features(q, a, span, sentence, missing)
     p_sent = sigmoid(conf.headline.score(f))
     p_short = sigmoid(conf.short.score(f)) if candidate else None
