@@ -5,7 +5,9 @@ A cold `bot ask` spends most of its time importing Chroma and loading the embedd
 Unix socket in the store folder (`serve.sock`, readable by its owner only); `bot ask` asks it
 when it is there, and does the work itself when it is not (or when anything about the exchange
 fails), so the warm process is an optimisation and never a dependency. It exits after
-`idle` seconds without a question, on `bot serve --stop`, or on SIGTERM.
+`idle` seconds without a question, on `bot serve --stop`, or on SIGTERM. While it waits it
+embeds the stored articles' sentences, giving way to any question (`Bot.prepare_in_background`),
+so later questions need not; `status()` asks how far it got.
 
 `bot ask` starts one itself in the background after answering a question in-process (unless
 BOT_WARM is off), so the next ask is warm: `start()`. One per store: a warm process holds an

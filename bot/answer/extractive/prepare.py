@@ -26,7 +26,11 @@ from bot.answer.guard import blank_instructions
 from bot.index.store import Store
 from bot.util.turns import Turns
 
-BATCH = 16  # sentences per step: a question waits at most for one (~0.1 s on 2 cores)
+# A step embeds up to BATCH sentences of up to STEP_CHARS characters in all (at least one): a
+# question waits at most for one (~0.1 s on 2 idle cores), and long sentences go a few at a
+# time (onnxruntime's memory grows with batch x length squared, and keeps its peak).
+BATCH = 16
+STEP_CHARS = 2_000
 
 
 @dataclass
@@ -94,16 +98,28 @@ def _one_article(store: Store, answerer: ExtractiveAnswerer, turns: Turns, stop:
         texts = answerer.without_vectors(answerer.sentence_texts(
             article_id, blank_instructions(article.text))) if article else []
         progress.seconds += time.perf_counter() - t
-    texts.sort(key=len)  # batches of similar length pad little
-    for b in range(0, len(texts), BATCH):
+    for step in _steps(texts):
         with turns.step(stop) as go:
             if not go:
                 return False
             t = time.perf_counter()
-            batch = answerer.without_vectors(texts[b:b + BATCH])  # a question may have done some
+            batch = answerer.without_vectors(step)  # a question may have done some meanwhile
             progress.full = not answerer.keep_vectors(batch, answerer.embedder.vectors(batch))
             progress.sentences += len(batch)
             progress.seconds += time.perf_counter() - t
         if progress.full:
             return True
     return True
+
+
+def _steps(texts: list[str]) -> list[list[str]]:
+    """`texts` shortest first (batches of similar length pad little), cut into steps."""
+    steps: list[list[str]] = []
+    chars = 0
+    for text in sorted(texts, key=len):
+        if not steps or len(steps[-1]) == BATCH or chars + len(text) > STEP_CHARS:
+            steps.append([])
+            chars = 0
+        steps[-1].append(text)
+        chars += len(text)
+    return steps
