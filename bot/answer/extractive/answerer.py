@@ -24,7 +24,7 @@ from bot.schema import Draft, DraftStatement, Passage, Quote
 
 SPAN_SENTENCES = 2  # short-answer candidates come from this many top sentences
 RERANK_SENTENCES = 4  # the reader takes a second look at this many top sentences
-# Sentence vectors kept (least recently used out first): ~1.9 KB each with its key, ~38 MB
+# Sentence vectors kept (least recently used out first): ~1.8 KB each with its key, ~35 MB
 # at most; also the bound of the idle-time work that fills them ahead of questions (prepare.py).
 VECTORS_KEPT = 20_000
 

@@ -104,7 +104,8 @@ def _one_article(store: Store, answerer: ExtractiveAnswerer, turns: Turns, stop:
                 return False
             t = time.perf_counter()
             batch = answerer.without_vectors(step)  # a question may have done some meanwhile
-            progress.full = not answerer.keep_vectors(batch, answerer.embedder.vectors(batch))
+            vectors = answerer.embedder.vectors(batch)  # type: ignore[attr-defined]  (local only)
+            progress.full = not answerer.keep_vectors(batch, vectors)
             progress.sentences += len(batch)
             progress.seconds += time.perf_counter() - t
         if progress.full:
