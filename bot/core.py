@@ -93,26 +93,10 @@ class Bot:
 
     def prepare_in_background(self) -> tuple["Prepared", Callable[[], None]]:
         """`prepare_sentences` in a daemon thread: its progress (updated as it goes) and the
-        function that stops it, waiting for its step in progress. A failure just ends it: it is
-        only an optimisation, and the next question reports a broken store itself."""
-        from bot.answer.extractive.prepare import Prepared
+        function that stops it, waiting for its step in progress."""
+        from bot.answer.extractive.prepare import in_background
 
-        stop, progress = threading.Event(), Prepared()
-
-        def work() -> None:
-            try:
-                self.prepare_sentences(stop, progress=progress)
-            except Exception:
-                pass
-
-        thread = threading.Thread(target=work, name="bot-prepare", daemon=True)
-        thread.start()
-
-        def end() -> None:
-            stop.set()
-            thread.join(timeout=30)
-
-        return progress, end
+        return in_background(self.prepare_sentences)
 
     def store(self, collection: str | None = None) -> Store:
         name = collection or self.settings.collection

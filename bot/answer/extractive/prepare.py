@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from bot.answer.extractive.answerer import ExtractiveAnswerer
 from bot.answer.guard import blank_instructions
@@ -65,6 +66,28 @@ def prepare(store: Store, answerer: ExtractiveAnswerer, turns: Turns, stop: thre
             break
         answered = turns.wait_for_question(answered, stop)  # a question may have seen a write
     return progress
+
+
+def in_background(work: Callable[..., Prepared]) -> tuple[Prepared, Callable[[], None]]:
+    """`work(stop, progress=...)` (`Bot.prepare_sentences`) in a daemon thread: its progress
+    and the function that stops it, waiting for its step in progress. A failure just ends it:
+    the work only saves time, and the next question reports a broken store itself."""
+    stop, progress = threading.Event(), Prepared()
+
+    def run() -> None:
+        try:
+            work(stop, progress=progress)
+        except Exception:
+            pass
+
+    thread = threading.Thread(target=run, name="bot-prepare", daemon=True)
+    thread.start()
+
+    def end() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    return progress, end
 
 
 def _one_pass(store: Store, answerer: ExtractiveAnswerer, turns: Turns, stop: threading.Event,
