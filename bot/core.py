@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from bot.config import Settings, check
 from bot.util.redact import redact
+from bot.util.turns import Turns
 from bot.index.embeddings import Embedder, make_embedder
 from bot.schema import Answer, AnswerDelta, AnswerDone, Article, Citation, IngestReport, Passage
 from bot.answer.retrieval import Filters, Retriever
@@ -23,6 +24,7 @@ from bot.sources.articles import SUFFIXES  # noqa: F401  (for bot/ui: what inges
 
 if TYPE_CHECKING:
     from bot.answer.extractive import ExtractiveAnswerer
+    from bot.answer.extractive.prepare import Prepared
     from bot.answer.llm import LLMAnswerer
     from bot.schema import Briefing, Summary
     from bot.index.reindex import ReindexReport
@@ -39,6 +41,7 @@ class Bot:
         # One Bot serves many threads (Slack workers, servers): each lazy part is made once,
         # not once per thread that first needs it (50 threads would build 50 BM25 indexes).
         self._lock = threading.RLock()
+        self._turns = Turns()  # questions go before idle-time work (`prepare_in_background`)
 
     @classmethod
     def from_env(cls, **overrides) -> "Bot":
@@ -72,6 +75,28 @@ class Bot:
         thread = threading.Thread(target=warm, name="bot-preload", daemon=True)
         thread.start()
         return thread
+
+    def prepare_sentences(self, stop: threading.Event, follow: bool = True,
+                          progress: "Prepared | None" = None) -> "Prepared":
+        """Idle-time work for long-lived processes: embed the stored articles' sentences before
+        questions need them (newest first, in small batches, each taken only while no question
+        is being answered), until all are done or the offline answerer's bound is reached;
+        with `follow`, then do those of articles written later, until `stop` is set. Answers
+        stay exactly the same. Nothing with a remote embedder (a paid request per sentence)."""
+        from bot.answer.extractive.prepare import Prepared, prepare
+
+        progress = progress or Prepared()
+        if self.settings.embeddings != "local":
+            return progress
+        name = self.settings.collection
+        return prepare(self.store(name), self._extractive(name), self._turns, stop, follow, progress)
+
+    def prepare_in_background(self) -> tuple["Prepared", Callable[[], None]]:
+        """`prepare_sentences` in a daemon thread: its progress (updated as it goes) and the
+        function that stops it, waiting for its step in progress."""
+        from bot.answer.extractive.prepare import in_background
+
+        return in_background(self.prepare_sentences)
 
     def store(self, collection: str | None = None) -> Store:
         name = collection or self.settings.collection
@@ -262,10 +287,11 @@ class Bot:
         t0 = time.perf_counter()  # the timings include condensing a follow-up
         question = question.strip()
         asked = question
-        if history:
-            question = self.standalone_question(question, history, collections)
-        answer = answer_flow.extractive(question, lambda: self.retrieve(question, k, filters, collections),
-                                        self._offline(collections), t0)
+        with self._turns.question():
+            if history:
+                question = self.standalone_question(question, history, collections)
+            answer = answer_flow.extractive(question, lambda: self.retrieve(question, k, filters, collections),
+                                            self._offline(collections), t0)
         if question != asked:
             answer.question, answer.standalone_question = asked, question
         return answer
@@ -330,16 +356,17 @@ class Bot:
             yield AnswerDone(self.ask(question, k, filters, collections, history))
             return
         asked = question
-        if history:
-            question = self.standalone_question(question, history, collections)
-        llm = self.llm  # built before the clock starts: imports are not the answer's time
-        events = answer_flow.with_model(
-            question, llm, lambda: self.retrieve(question, k, filters, collections),
-            self._offline(collections), rank_offline=self.settings.embeddings == "local")
-        for event in events:
-            if isinstance(event, AnswerDone) and question != asked:
-                event.answer.question, event.answer.standalone_question = asked, question
-            yield event
+        with self._turns.question():  # idle-time work waits until the stream ends or is closed
+            if history:
+                question = self.standalone_question(question, history, collections)
+            llm = self.llm  # built before the clock starts: imports are not the answer's time
+            events = answer_flow.with_model(
+                question, llm, lambda: self.retrieve(question, k, filters, collections),
+                self._offline(collections), rank_offline=self.settings.embeddings == "local")
+            for event in events:
+                if isinstance(event, AnswerDone) and question != asked:
+                    event.answer.question, event.answer.standalone_question = asked, question
+                yield event
 
     # -- briefings ------------------------------------------------------------------------
 

@@ -104,20 +104,23 @@ def without_instructions(passages: list["Passage"]) -> list["Passage"]:
     range was 9,999 km"; now it answers from the article's other sentences."""
     from dataclasses import replace
 
-    def blank(text: str) -> str:
-        for s, e in _instruction_spans(text):
-            text = text[:s] + " " * (e - s) + text[e:]
-        return text
-
     out = []
     for p in passages:
         if not _instruction_spans(p.article.text):
             out.append(p)
             continue
-        article = replace(p.article, text=blank(p.article.text))
+        article = replace(p.article, text=blank_instructions(p.article.text))
         chunk = replace(p.chunk, text=article.text[p.chunk.start:p.chunk.end])
         out.append(replace(p, chunk=chunk, article=article))
     return out
+
+
+def blank_instructions(text: str) -> str:
+    """`text` with its instruction sentences replaced by spaces (offsets stay put): the text
+    the extractive answerer reads (`without_instructions`)."""
+    for s, e in _instruction_spans(text):
+        text = text[:s] + " " * (e - s) + text[e:]
+    return text
 
 
 def sentences_around(text: str, start: int, end: int) -> str:

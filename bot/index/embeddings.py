@@ -212,6 +212,14 @@ class LocalEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors `embed` gives, straight from the model: neither read from nor put in the
+        output cache (work over a whole store would flush it, and keep token states nobody
+        reads)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([e.vector for e in self._run(list(texts), 0)])
+
     def token_states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each text, its wordpieces' (start, end) character offsets and their contextual
         states (the model's last layer, before pooling); [CLS]/[SEP] left out. The offline

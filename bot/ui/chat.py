@@ -427,8 +427,12 @@ def run(settings: Settings, session: str | None = None, resume: bool = False,
         from bot.core import Bot  # imports the store; `bot chat --list` does without
 
         chat = Chat(Bot(settings), history, name, console, interactive)
-        if interactive:
-            chat.run_terminal()
+        if interactive:  # a person types: the pauses embed the store's sentences (bot/core.py)
+            _, stop_preparing = chat.bot.prepare_in_background()
+            try:
+                chat.run_terminal()
+            finally:
+                stop_preparing()
             return 0
         chat.run_lines(stdin)
         return 1 if chat.errors else 0

@@ -5,7 +5,9 @@ A cold `bot ask` spends most of its time importing Chroma and loading the embedd
 Unix socket in the store folder (`serve.sock`, readable by its owner only); `bot ask` asks it
 when it is there, and does the work itself when it is not (or when anything about the exchange
 fails), so the warm process is an optimisation and never a dependency. It exits after
-`idle` seconds without a question, on `bot serve --stop`, or on SIGTERM.
+`idle` seconds without a question, on `bot serve --stop`, or on SIGTERM. While it waits it
+embeds the stored articles' sentences, giving way to any question (`Bot.prepare_in_background`),
+so later questions need not; `status()` asks how far it got.
 
 `bot ask` starts one itself in the background after answering a question in-process (unless
 BOT_WARM is off), so the next ask is warm: `start()`. One per store: a warm process holds an
@@ -27,7 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -101,20 +103,33 @@ def start(settings: Settings, argv: list[str], env: dict[str, str] | None = None
     return True
 
 
+def status(settings: Settings) -> dict[str, Any] | None:
+    """What this store's warm process did so far (questions answered, sentences prepared),
+    or None when none answers."""
+    reply = _control(settings, {"status": True})
+    return reply if isinstance(reply, dict) and "answered" in reply else None
+
+
 def stop(settings: Settings) -> bool:
     """Ask this store's warm process to exit; False when none answers."""
+    reply = _control(settings, {"stop": True})
+    return isinstance(reply, dict) and reply.get("stopped") is True
+
+
+def _control(settings: Settings, request: dict[str, Any]) -> Any:
+    """The warm process's reply to a control request; None when none answers."""
     path = socket_path(settings)
     if path is None or not path.exists():
-        return False
+        return None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(CONNECT_TIMEOUT_S)
             conn.connect(str(path))
             conn.settimeout(ANSWER_TIMEOUT_S)  # it may be answering someone else first
-            conn.sendall(b'{"stop": true}\n')
-            return json.loads(_read_line(conn)).get("stopped") is True
-    except (OSError, ValueError, AttributeError):
-        return False
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            return json.loads(_read_line(conn))
+    except (OSError, ValueError):
+        return None
 
 
 def _locked(store: Path) -> bool:
@@ -200,15 +215,22 @@ def serve(settings: Settings, idle: float, on_ready: Any = None) -> int:
             pass  # e.g. an empty store: the questions will say so
         if on_ready:
             on_ready(path)
-        return _loop(listener, bot, Filters, digest(settings), idle)
+        # While it waits, it embeds the store's sentences (questions first): asks get faster.
+        prepared, stop_preparing = bot.prepare_in_background()
+        try:
+            return _loop(listener, bot, Filters, digest(settings), idle, prepared)
+        finally:
+            stop_preparing()
     finally:
         listener.close()
         path.unlink(missing_ok=True)  # before the lock goes: the next one finds no socket
         os.close(lock)
 
 
-def _loop(listener: socket.socket, bot: Any, filters_type: Any, mine: str, idle: float) -> int:
-    """Answer one connection at a time until `idle` seconds pass without one, or a stop."""
+def _loop(listener: socket.socket, bot: Any, filters_type: Any, mine: str, idle: float,
+          prepared: Any) -> int:
+    """Answer one connection at a time until `idle` seconds pass without one, or a stop;
+    `{"status": true}` is answered with what was done so far (`prepared`: the idle-time work)."""
     answered = 0
     listener.settimeout(idle)
     while True:
@@ -223,6 +245,10 @@ def _loop(listener: socket.socket, bot: Any, filters_type: Any, mine: str, idle:
                 if isinstance(request, dict) and request.get("stop") is True:
                     conn.sendall(b'{"stopped": true}\n')  # the socket is its owner's only
                     return answered
+                if isinstance(request, dict) and request.get("status") is True:
+                    conn.sendall(json.dumps({"answered": answered, "prepared": asdict(prepared)})
+                                 .encode() + b"\n")
+                    continue
                 reply = _answer(bot, filters_type, request, mine)
                 conn.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
                 answered += "answer" in reply

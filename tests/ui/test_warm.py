@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import BOT_ENV_PREFIXES, ROOT, SEEDS, run_cli
+from tests import corpus
 
 QUESTION = "What range was claimed?"
 
@@ -178,3 +179,43 @@ def test_no_warm_bot_for_a_model_or_with_warm_off(settings, tmp_path):
     assert not warm.start(settings.with_(warm=False), argv)
     assert warm.start(settings.with_(warm=True), argv)  # the control: it does start one
     wait_for(marker.exists, "start() ran nothing", timeout=60)
+
+
+def test_a_warm_bot_prepares_the_stores_sentences_between_questions(tmp_path):
+    """While it waits, `bot serve` embeds the store's sentences (Bot.prepare_in_background),
+    answers as before, and after a question that follows another process's ingest embeds the
+    new article's sentences too; its status says how far it got."""
+    from bot.config import Settings
+    from bot.ui import warm
+
+    store = tmp_path / "store"
+    env = {"BOT_STORE_DIR": str(store)}
+    # More chunks than the warm-up question retrieves: some sentences are left to prepare.
+    stories = corpus.write(tmp_path / "stories", corpus.docs(20))
+    assert run_cli("ingest", str(SEEDS), str(stories), env=env).returncode == 0
+    alone = json.loads(run_cli("ask", QUESTION, "--json", env=env).stdout)
+    settings = Settings.load(env={}, env_file=None).with_(store_dir=store)
+
+    def prepared() -> dict:
+        return (warm.status(settings) or {}).get("prepared", {})
+
+    server = start_serve(store, idle=120)
+    try:
+        wait_for(lambda: prepared().get("passes", 0) >= 1, "the store's sentences were not prepared")
+        assert prepared()["articles"] == 21 and prepared()["sentences"] > 10
+        served = json.loads(run_cli("ask", QUESTION, "--json", env=env).stdout)
+        assert {k: served[k] for k in ("short_answer", "citations", "statements", "refused")} == \
+               {k: alone[k] for k in ("short_answer", "citations", "statements", "refused")}
+        news = tmp_path / "news"
+        news.mkdir()
+        (news / "port.md").write_text("# Port reopens\n\nThe harbour of Eastport reopened to "
+                                      "container ships on Monday after dredging works.\n")
+        assert run_cli("ingest", str(news), env=env).returncode == 0
+        assert run_cli("ask", "When did the harbour of Eastport reopen?", env=env).returncode == 0
+        wait_for(lambda: prepared().get("passes", 0) >= 2, "the new article was not prepared")
+        assert prepared()["articles"] == 22
+        assert warm.status(settings)["answered"] == 2
+    finally:
+        warm.stop(settings)
+        server.wait(timeout=60)
+    assert server.returncode == 0 and warm.status(settings) is None

@@ -3,6 +3,8 @@ ranker, the reader's second look, short-answer spans, refusal, then `decide` -> 
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections import OrderedDict
 from typing import Callable
 
@@ -22,6 +24,9 @@ from bot.schema import Draft, DraftStatement, Passage, Quote
 
 SPAN_SENTENCES = 2  # short-answer candidates come from this many top sentences
 RERANK_SENTENCES = 4  # the reader takes a second look at this many top sentences
+# Sentence vectors kept (least recently used out first): ~1.8 KB each with its key, ~35 MB
+# at most; also the bound of the idle-time work that fills them ahead of questions (prepare.py).
+VECTORS_KEPT = 20_000
 
 
 class ExtractiveAnswerer:
@@ -33,6 +38,7 @@ class ExtractiveAnswerer:
         self._sentences: dict[tuple[str, int], list[tuple[int, int]]] = {}
         # Sentence vectors are the answerer's main cost (~ms each): keep recent ones.
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()  # one answerer serves many threads (Slack)
 
     def _idf(self, term: str) -> float:
         return 2.0 if term == "<say>" else self.idf(term)
@@ -52,15 +58,47 @@ class ExtractiveAnswerer:
         return self._sentences[key]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        with self._vectors_lock:
+            found = {t: self._vectors.get(t) for t in texts}
+        missing = [t for t, v in found.items() if v is None]
         if missing:
-            for t, v in zip(missing, self.embedder.embed(missing)):
+            found.update(zip(missing, self.embedder.embed(missing)))
+        with self._vectors_lock:
+            for t, v in found.items():
                 self._vectors[t] = v
-        for t in texts:
-            self._vectors.move_to_end(t)
-        while len(self._vectors) > 20000:
-            self._vectors.popitem(last=False)
-        return np.stack([self._vectors[t] for t in texts])
+                self._vectors.move_to_end(t)
+            while len(self._vectors) > VECTORS_KEPT:
+                self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts])
+
+    def sentence_texts(self, article_id: str, text: str) -> list[str]:
+        """The sentences `candidates` takes from this article's passages, as it reads the
+        article (`text` with its instruction sentences blanked: bot/answer/guard.py)."""
+        return [text[s:e] for s, e in self._spans(article_id, text)]
+
+    def without_vectors(self, texts: list[str]) -> list[str]:
+        """Those of `texts` with no vector kept, once each."""
+        with self._vectors_lock:
+            return [t for t in dict.fromkeys(texts) if t not in self._vectors]
+
+    def keep_vectors(self, texts: list[str], vectors: np.ndarray) -> bool:
+        """Keep vectors computed ahead of questions (exactly what `embed` gives), as the least
+        recently used: what questions used stays longer. Only up to the bound, evicting
+        nothing; False once it is reached."""
+        with self._vectors_lock:
+            for t, v in zip(texts, vectors):
+                if len(self._vectors) >= VECTORS_KEPT:
+                    return False
+                if t not in self._vectors:
+                    self._vectors[t] = v
+                    self._vectors.move_to_end(t, last=False)
+            return len(self._vectors) < VECTORS_KEPT
+
+    def kept_vectors(self) -> tuple[int, int]:
+        """How many sentence vectors are kept, and their bytes (vectors and keys)."""
+        with self._vectors_lock:
+            return len(self._vectors), sum(sys.getsizeof(t) + v.nbytes
+                                           for t, v in self._vectors.items())
 
     def candidates(self, question: str, passages: list[Passage],
                    query_vector: np.ndarray | None = None) -> list[Candidate]:

@@ -151,6 +151,7 @@ def run(bot: Any, http: bool, host: str, port: int, log_level: str = "info") -> 
                           "Secret (Basic Information page) in .env")
     slack = SlackBot(bot)
     slack.warm_up()
+    _, stop_preparing = bot.prepare_in_background()  # between questions (bot/core.py)
     # uvicorn re-raises SIGTERM once it has stopped serving; exiting cleanly here lets the
     # `finally` below finish the questions already acknowledged.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -167,6 +168,7 @@ def run(bot: Any, http: bool, host: str, port: int, log_level: str = "info") -> 
             handler.close()
     finally:
         log.info("finishing questions in progress")
+        stop_preparing()
         slack.close()
 
 
