@@ -34,8 +34,8 @@ from bot.answer.extractive.answerer import RERANK_SENTENCES, SPAN_SENTENCES, Ext
 from bot.answer.extractive.decision import (KIND_WORDS, SECOND_SENTENCE_PROB, Analysis, Decision,
                                             confidence_features, decide, kind_missing)
 from bot.answer.extractive.features import (Candidate, add_relative, alignment_features,
-                                            candidate_sentences, refusal_features,
-                                            rerank_features, sentence_features)
+                                            candidate_sentences, mismatch_features,
+                                            refusal_features, rerank_features, sentence_features)
 from bot.answer.extractive.models import (MODEL_PATH, READER_DIM, Confidence, LinearModel, QAModel,
                                           Reader, load_model, reader_inputs, sigmoid, softmax,
                                           word_states)
@@ -50,7 +50,8 @@ __all__ = [
     "RERANK_SENTENCES", "SPAN_SENTENCES", "ExtractiveAnswerer",
     "KIND_WORDS", "SECOND_SENTENCE_PROB", "Analysis", "Decision", "confidence_features", "decide",
     "kind_missing",
-    "Candidate", "add_relative", "alignment_features", "candidate_sentences", "refusal_features",
+    "Candidate", "add_relative", "alignment_features", "candidate_sentences", "mismatch_features",
+    "refusal_features",
     "rerank_features", "sentence_features",
     "MODEL_PATH", "READER_DIM", "Confidence", "LinearModel", "QAModel", "Reader", "load_model",
     "reader_inputs", "sigmoid", "softmax", "word_states",

@@ -10,8 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from bot.answer.extractive.question import NEGATION, QuestionInfo, lexical, lexical_seq
-from bot.answer.extractive.shapes import FUNCTION_WORDS, all_in, phrases, tokens, type_match
+from bot.answer.extractive.question import AUX_WORDS, NEGATION, QuestionInfo, lexical, lexical_seq
+from bot.answer.extractive.shapes import (FUNCTION_WORDS, NUMWORD, ORDINAL, all_in,
+                                          phrases, tokens, type_match)
 from bot.answer.extractive.spans import MAX_SPAN_TOKENS
 from bot.schema import Passage
 
@@ -150,7 +151,62 @@ def refusal_features(q: QuestionInfo, ranked: list[Candidate], probs: np.ndarray
     }
     if span_probs is not None and len(span_probs):
         f["span_prob"] = float(span_probs.max())
+    f.update(mismatch_features(q, ranked, idf))
     return f
+
+
+_GRAMMAR = frozenset(lexical(" ".join(AUX_WORDS)))
+_NUMBER_WORD = re.compile(rf"\b(?:\d[\d,.]*\w*|{NUMWORD}|{ORDINAL})\b", re.I)
+
+
+def mismatch_features(q: QuestionInfo, ranked: list[Candidate],
+                      idf: Callable[[str], float]) -> dict[str, float]:
+    """Where the question and its best evidence part ways, as plain numbers, so that they
+    mean the same on a short news question as on a long encyclopaedia one: a question word
+    the best sentence's paragraph lacks (worse when the rest is copied word for word: a
+    swapped name, number or opposite), a name or number of the question it does not hold, a
+    negation only the question has. How similar the question is overall depends on the
+    writing (question length, sentence length), so the dense score is also given against
+    the other candidates of the same question."""
+    top = ranked[0]
+    local = lexical(top.context)
+    # The noun of "which newspaper" names the kind of answer, not something the sentence
+    # must repeat; "did"/"does" are question grammar.
+    missing = q.terms - local - _GRAMMAR - {q.head}
+    everywhere = frozenset().union(*(lexical(c.passage) for c in ranked))
+    elsewhere = missing & everywhere
+    asked = q.terms - _GRAMMAR - {q.head}
+    n_asked = len(asked) or 1
+    max_idf = max((idf(t) for t in q.terms), default=1.0) or 1.0
+    miss_idf = max((idf(t) for t in missing), default=0.0) / max_idf
+    ctx_words = {w.lower() for w in re.findall(r"\w+", top.context)}
+    caps = {w.lower() for w in re.findall(r"\b[A-Z]\w+", q.text[1:])}
+    numbers = {m.group(0).lower().rstrip(".,") for m in _NUMBER_WORD.finditer(q.text)}
+    dense = np.array([c.features["dense"] for c in ranked])
+    negated = bool(NEGATION.search(q.text))
+    return {
+        "ctx_missing_count": float(len(missing)),
+        "ctx_missing_max_idf": miss_idf,
+        "ctx_missing_elsewhere_idf": max((idf(t) for t in elsewhere), default=0.0) / max_idf,
+        "near_copy_missing": top.features["lex_ctx"] * miss_idf,
+        "one_missing": float(len(missing) == 1) * miss_idf,
+        "caps_missing_top": float(len(caps - ctx_words)),
+        "number_missing_top": float(len({n for n in numbers if n.replace(",", "") not in
+                                          {w.replace(",", "") for w in ctx_words}})),
+        # The same without IDF: a store of one or two articles has few chunks, where a word
+        # of the article's topic is in every chunk (IDF ~0) and one it lacks counts as rare,
+        # so IDF-weighted overlap says little about a short news question.
+        "u_lex": len(asked & lexical(top.text)) / n_asked,
+        "u_lex_ctx": 1.0 - len(missing) / n_asked,
+        "u_absent": len(asked - everywhere) / n_asked,
+        "u_near_copy_missing": (1.0 - len(missing) / n_asked) * float(bool(missing)),
+        "neg_question_only": float(negated and not NEGATION.search(top.context)),
+        "neg_question": float(negated),
+        "dense_rel": float(dense[0] - dense.mean()),
+        "dense_best_gap": float(dense[0] - dense.max()),
+        "log_q_words": math.log(1 + len(q.words)),
+        "top_log_len": top.features["log_len"],
+    }
 
 
 def alignment_features(question: str, q_states: np.ndarray, s_states: np.ndarray) -> dict[str, float]:
