@@ -161,22 +161,19 @@ _NUMBER_WORD = re.compile(rf"\b(?:\d[\d,.]*\w*|{NUMWORD}|{ORDINAL})\b", re.I)
 
 def mismatch_features(q: QuestionInfo, ranked: list[Candidate],
                       idf: Callable[[str], float]) -> dict[str, float]:
-    """Where the question and its best evidence part ways, as plain numbers, so that they
-    mean the same on a short news question as on a long encyclopaedia one: a question word
-    the best sentence's paragraph lacks (worse when the rest is copied word for word: a
-    swapped name, number or opposite), a name or number of the question it does not hold, a
-    negation only the question has. How similar the question is overall depends on the
-    writing (question length, sentence length), so the dense score is also given against
-    the other candidates of the same question."""
+    """Where the question and its best evidence part ways (the refusal model reads them):
+    a question word the best sentence's paragraph lacks, alone or with the rest copied word
+    for word (a swapped name, number or opposite), a name or number of the question that
+    paragraph does not hold, a negation only the question has. How similar a question and a
+    sentence look overall depends on the writing (a short news question against a long
+    sentence scores low), so the dense score is also given against the other candidates of
+    the same question, with the question's and the sentence's lengths."""
     top = ranked[0]
     local = lexical(top.context)
     # The noun of "which newspaper" names the kind of answer, not something the sentence
     # must repeat; "did"/"does" are question grammar.
     missing = q.terms - local - _GRAMMAR - {q.head}
-    everywhere = frozenset().union(*(lexical(c.passage) for c in ranked))
-    elsewhere = missing & everywhere
-    asked = q.terms - _GRAMMAR - {q.head}
-    n_asked = len(asked) or 1
+    elsewhere = missing & frozenset().union(*(lexical(c.passage) for c in ranked))
     max_idf = max((idf(t) for t in q.terms), default=1.0) or 1.0
     miss_idf = max((idf(t) for t in missing), default=0.0) / max_idf
     ctx_words = {w.lower() for w in re.findall(r"\w+", top.context)}
@@ -193,13 +190,6 @@ def mismatch_features(q: QuestionInfo, ranked: list[Candidate],
         "caps_missing_top": float(len(caps - ctx_words)),
         "number_missing_top": float(len({n for n in numbers if n.replace(",", "") not in
                                           {w.replace(",", "") for w in ctx_words}})),
-        # The same without IDF: a store of one or two articles has few chunks, where a word
-        # of the article's topic is in every chunk (IDF ~0) and one it lacks counts as rare,
-        # so IDF-weighted overlap says little about a short news question.
-        "u_lex": len(asked & lexical(top.text)) / n_asked,
-        "u_lex_ctx": 1.0 - len(missing) / n_asked,
-        "u_absent": len(asked - everywhere) / n_asked,
-        "u_near_copy_missing": (1.0 - len(missing) / n_asked) * float(bool(missing)),
         "neg_question_only": float(negated and not NEGATION.search(top.context)),
         "neg_question": float(negated),
         "dense_rel": float(dense[0] - dense.mean()),
