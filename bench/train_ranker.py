@@ -13,7 +13,8 @@ Deterministic: full-batch training from zero weights, no sampling.
   span      listwise softmax over candidate phrases in the top sentences; target: the phrases
             with the best SQuAD F1 against the gold answers
   refusal   logistic regression, label = unanswerable; the threshold is the lowest probability
-            that keeps false refusals on the training questions at or under --max-false-refusal
+            that keeps false refusals on the training questions at or under --max-false-refusal;
+            its figures cross-validated by article are printed first
   confidence  two logistic calibrations over the models' scores (ex.confidence_features), on
             the same fold-A questions (squad11 + squad20 + off-topic): P(the first cited
             sentence holds an answer) and P(the short answer is right); the short answer is
@@ -22,6 +23,7 @@ Deterministic: full-batch training from zero weights, no sampling.
             under the threshold is refused; with the answers that say the kind asked for is not
             stated, it may add --max-added-refusal false refusals on the training questions.
     python bench/train_ranker.py --confidence-only  # refit only the calibration (fast)
+    python bench/train_ranker.py --refusal-only     # refit the refusal model and the calibration
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ figures in BENCHMARKS.md are measured on articles the models never saw) do the j
             (length, capitals, digits, typed patterns), the words around it, how near it sits
             to the question's words, each crossed with the question word (who/when/how many..)
   refusal   says the sources do not answer: how well the best sentence covers the question,
-            question terms found nowhere in the passages, both models' confidence
+            question terms found nowhere in the passages, both models' confidence, and where
+            the question parts from its best paragraph (a negation, name, number or word
+            only the question has)
   reading   a sentence that negates the question's own verb ("was not reported" for "who
             reported?") drops below the others at the second look; a short answer cut out
             of a measure ("half hours") is widened to the whole measure
