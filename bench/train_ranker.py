@@ -246,7 +246,7 @@ def refusal_rows(answerer, data: list[Item], model: ex.QAModel) -> tuple[list, l
     return rows, labels, articles
 
 
-REFUSAL_L2 = 1e-3  # chosen by cross_validate_refusal on fold A (1e-2: 0.115 refused at 3%)
+REFUSAL_L2 = 1e-3  # chosen by cross-validation by article on fold A (BENCHMARKS.md, issue 12)
 
 
 def cross_validate_refusal(rows: list[dict], labels: list[int], articles: list[str],

@@ -177,7 +177,8 @@ def mismatch_features(q: QuestionInfo, ranked: list[Candidate]) -> dict[str, flo
     covered = 1.0 - len(missing) / max(len(asked), 1)
     ctx_words = {w.lower().replace(",", "") for w in re.findall(r"[\w,]+", top.context)}
     caps = {w.lower() for w in re.findall(r"\b[A-Z]\w+", q.text[1:])}
-    numbers = {m.group(0).lower().rstrip(".,").replace(",", "") for m in _NUMBER_WORD.finditer(q.text)}
+    numbers = {m.group(0).lower().rstrip(".,").replace(",", "")
+               for m in _NUMBER_WORD.finditer(q.text)}
     dense = np.array([c.features["dense"] for c in ranked])
     negated = bool(NEGATION.search(q.text))
     return {
