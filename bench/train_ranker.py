@@ -13,7 +13,8 @@ Deterministic: full-batch training from zero weights, no sampling.
   span      listwise softmax over candidate phrases in the top sentences; target: the phrases
             with the best SQuAD F1 against the gold answers
   refusal   logistic regression, label = unanswerable; the threshold is the lowest probability
-            that keeps false refusals on the training questions at or under --max-false-refusal
+            that keeps false refusals on the training questions at or under --max-false-refusal;
+            its figures cross-validated by article are printed first
   confidence  two logistic calibrations over the models' scores (ex.confidence_features), on
             the same fold-A questions (squad11 + squad20 + off-topic): P(the first cited
             sentence holds an answer) and P(the short answer is right); the short answer is
@@ -22,6 +23,7 @@ Deterministic: full-batch training from zero weights, no sampling.
             under the threshold is refused; with the answers that say the kind asked for is not
             stated, it may add --max-added-refusal false refusals on the training questions.
     python bench/train_ranker.py --confidence-only  # refit only the calibration (fast)
+    python bench/train_ranker.py --refusal-only     # refit the refusal model and the calibration
 """
 
 from __future__ import annotations
@@ -233,12 +235,42 @@ def span_groups(answerer, data: list[Item], model_for) -> tuple[list, list]:
     return groups, targets
 
 
-def refusal_rows(answerer, data: list[Item], model: ex.QAModel) -> tuple[list, list]:
-    rows, labels = [], []
+def refusal_rows(answerer, data: list[Item], model: ex.QAModel) -> tuple[list, list, list]:
+    """Features, label (unanswerable) and article of each question; an off-topic question
+    counts as its own article."""
+    rows, labels, articles = [], [], []
     for q, a in analyses(answerer, data, lambda q: model):
         rows.append(a.refusal)
         labels.append(int(q["is_impossible"]))
-    return rows, labels
+        articles.append(q["id"] if q["id"].startswith("off-") else q["article"])
+    return rows, labels, articles
+
+
+REFUSAL_L2 = 1e-3  # chosen by cross-validation by article on fold A (BENCHMARKS.md, issue 12)
+
+
+def cross_validate_refusal(rows: list[dict], labels: list[int], articles: list[str],
+                           folds: int = 4) -> None:
+    """Leave articles out: each fold's refusal model is trained without the questions of
+    some articles and scores them; report how many unanswerable questions of unseen
+    articles it refuses at the thresholds that refuse 3/5/8% of their answerable ones."""
+    names = sorted(set(articles))
+    fold = {a: i % folds for i, a in enumerate(names)}
+    scores = np.zeros(len(rows))
+    for k in range(folds):
+        train = [i for i, a in enumerate(articles) if fold[a] != k]
+        w, b = train_logistic([rows[i] for i in train], [labels[i] for i in train], l2=REFUSAL_L2)
+        m = ex.LinearModel(w, b)
+        for i, a in enumerate(articles):
+            if fold[a] == k:
+                scores[i] = m.score(rows[i])
+    y = np.array(labels)
+    near = np.array([not a.startswith("off-") for a in articles])  # SQuAD 2.0's own
+    for fr in (0.03, 0.05, 0.08):
+        t = pick_threshold(scores, y, fr)
+        print(f"  cross-validated by article, {fr:.2f} false refusals: refuses "
+              f"{(scores[(y == 1) & near] > t).mean():.3f} of SQuAD 2.0's unanswerable, "
+              f"{(scores[(y == 1) & ~near] > t).mean():.3f} of off-topic", file=sys.stderr)
 
 
 # -- the reader: start/end probes on the local model's word states ----------------------------
@@ -355,9 +387,10 @@ def fit_refusal(args: argparse.Namespace, b11: eval_qa.Bench, model: ex.QAModel,
            if q["article"].split("_", 1)[1] not in titles20]
     off = random.Random(0).sample(off, min(len(off), args.off_topic))
     data20 = collect(b20, ans20, qs20 + off, k, "squad20")
-    rows, labels = refusal_rows(ans20, data20, model)
+    rows, labels, articles = refusal_rows(ans20, data20, model)
     b20.embedder.save()
-    w, bias = train_logistic(rows, labels)
+    cross_validate_refusal(rows, labels, articles)
+    w, bias = train_logistic(rows, labels, l2=REFUSAL_L2)
     model.refusal = ex.LinearModel(w, bias)
     probs = np.array([ex.sigmoid(model.refusal.score(r)) for r in rows])
     y = np.array(labels)

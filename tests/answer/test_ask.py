@@ -127,13 +127,7 @@ def test_the_sentence_holding_the_kind_asked_for_leads(seeded):
 SEEDS_QA = ROOT.parent / "shared" / "eval" / "seed_qa.jsonl"
 
 
-@pytest.mark.parametrize("n", [
-    0, 1,
-    # Not met (BENCHMARKS.md, "Issue 12"): the negated sentence no longer comes first (it
-    # denies the question's verb), but the refusal model refuses the question (0.830 over its
-    # 0.818 threshold), so nothing is shown.
-    pytest.param(2, marks=pytest.mark.xfail(strict=True, reason="who reported: issue 12, not met")),
-])
+@pytest.mark.parametrize("n", [0, 1, 2])
 def test_seed_questions_are_right(seeded, n):
     if not SEEDS_QA.exists():
         pytest.skip("../shared/eval is not beside the checkout")
@@ -141,3 +135,18 @@ def test_seed_questions_are_right(seeded, n):
     answer = seeded.ask(item["question"])
     assert not answer.refused, item["question"]
     assert any(g in _headline(answer) for g in item["answers"]), (item["question"], _headline(answer))
+
+
+def test_the_cards_question_is_answered_with_margin(seeded):
+    """The quick start's question must not sit on the refusal threshold (it once passed by
+    0.815 against 0.818): a retrain that brings it back within a quarter of a logit fails."""
+    import math
+
+    from bot.answer.extractive import ExtractiveAnswerer, load_model
+
+    question = "What range was claimed?"
+    model = load_model()
+    answerer = ExtractiveAnswerer(seeded.embedder, seeded.retriever().idf)
+    p = answerer.analyse(question, seeded.retrieve(question, seeded.settings.top_k)).refuse_prob
+    logit = lambda x: math.log(x / (1 - x))  # noqa: E731
+    assert logit(model.refuse_above) - logit(p) >= 0.25, (p, model.refuse_above)

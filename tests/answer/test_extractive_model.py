@@ -122,3 +122,33 @@ def test_a_phrase_cut_out_of_a_measure_is_made_whole():
     assert sentence[whole.start:whole.end] == whole.text
     name = ex.Span(4, 14, "two cruise", {})  # not inside a measure: left as it is
     assert ex.whole_measure(sentence, name) is name
+
+
+def _candidate(text: str, dense: float, rank: int = 0) -> ex.Candidate:
+    return ex.Candidate("a", 0, len(text), text, rank, {"dense": dense, "lex_ctx": 1.0, "log_len": 4.0},
+                        context=text, passage=text)
+
+
+def test_mismatch_features_see_what_the_question_adds_to_its_best_sentence():
+    """The refusal model reads where a question parts from its best evidence: a negation, a
+    number or a name only the question has, a word the sentence's paragraph lacks."""
+    best = _candidate(SENTENCE, 0.6)
+    other = _candidate("Japan is a close security ally of the United States.", 0.2, rank=1)
+
+    def feats(question: str) -> dict[str, float]:
+        return ex.mismatch_features(ex.analyse(question), [best, other])
+
+    plain = feats("Who reported the test-firings?")
+    assert plain["ctx_missing_count"] == 0 and plain["ctx_covered"] == 1.0
+    assert plain["neg_question_only"] == 0 and plain["number_missing_top"] == 0
+    assert abs(plain["dense_rel"] - 0.2) < 1e-9 and plain["dense_best_gap"] == 0.0
+    assert feats("Who did not report the test-firings?")["neg_question_only"] == 1.0
+    assert feats("Who reported the three test-firings?")["number_missing_top"] == 1.0
+    assert feats("Who reported the two test-firings?")["number_missing_top"] == 0.0
+    assert feats("Who reported a range of 1,800 kilometers?")["number_missing_top"] == 0.0
+    assert feats("Who in Seoul reported the test-firings?")["caps_missing_top"] == 1.0
+    swapped = feats("Who reported the test-firings in Seoul?")
+    assert swapped["ctx_missing_count"] == 1 and swapped["ctx_covered"] == 0.75
+    assert swapped["near_copy_missing"] == 0.75 and swapped["one_missing"] == 1.0
+    # The noun that names the kind of answer ("which newspaper") need not be in the sentence.
+    assert feats("Which newspaper reported the test-firings?")["ctx_missing_count"] == 0

@@ -13,7 +13,9 @@ figures in BENCHMARKS.md are measured on articles the models never saw) do the j
             (length, capitals, digits, typed patterns), the words around it, how near it sits
             to the question's words, each crossed with the question word (who/when/how many..)
   refusal   says the sources do not answer: how well the best sentence covers the question,
-            question terms found nowhere in the passages, both models' confidence
+            question terms found nowhere in the passages, both models' confidence, and where
+            the question parts from its best paragraph (a negation, name, number or word
+            only the question has)
   reading   a sentence that negates the question's own verb ("was not reported" for "who
             reported?") drops below the others at the second look; a short answer cut out
             of a measure ("half hours") is widened to the whole measure
@@ -34,8 +36,8 @@ from bot.answer.extractive.answerer import RERANK_SENTENCES, SPAN_SENTENCES, Ext
 from bot.answer.extractive.decision import (KIND_WORDS, SECOND_SENTENCE_PROB, Analysis, Decision,
                                             confidence_features, decide, kind_missing)
 from bot.answer.extractive.features import (Candidate, add_relative, alignment_features,
-                                            candidate_sentences, refusal_features,
-                                            rerank_features, sentence_features)
+                                            candidate_sentences, mismatch_features,
+                                            refusal_features, rerank_features, sentence_features)
 from bot.answer.extractive.models import (MODEL_PATH, READER_DIM, Confidence, LinearModel, QAModel,
                                           Reader, load_model, reader_inputs, sigmoid, softmax,
                                           word_states)
@@ -50,7 +52,8 @@ __all__ = [
     "RERANK_SENTENCES", "SPAN_SENTENCES", "ExtractiveAnswerer",
     "KIND_WORDS", "SECOND_SENTENCE_PROB", "Analysis", "Decision", "confidence_features", "decide",
     "kind_missing",
-    "Candidate", "add_relative", "alignment_features", "candidate_sentences", "refusal_features",
+    "Candidate", "add_relative", "alignment_features", "candidate_sentences", "mismatch_features",
+    "refusal_features",
     "rerank_features", "sentence_features",
     "MODEL_PATH", "READER_DIM", "Confidence", "LinearModel", "QAModel", "Reader", "load_model",
     "reader_inputs", "sigmoid", "softmax", "word_states",

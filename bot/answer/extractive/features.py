@@ -10,8 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from bot.answer.extractive.question import NEGATION, QuestionInfo, lexical, lexical_seq
-from bot.answer.extractive.shapes import FUNCTION_WORDS, all_in, phrases, tokens, type_match
+from bot.answer.extractive.question import AUX_WORDS, NEGATION, QuestionInfo, lexical, lexical_seq
+from bot.answer.extractive.shapes import (FUNCTION_WORDS, NUMWORD, ORDINAL, all_in,
+                                          phrases, tokens, type_match)
 from bot.answer.extractive.spans import MAX_SPAN_TOKENS
 from bot.schema import Passage
 
@@ -150,7 +151,50 @@ def refusal_features(q: QuestionInfo, ranked: list[Candidate], probs: np.ndarray
     }
     if span_probs is not None and len(span_probs):
         f["span_prob"] = float(span_probs.max())
+    f.update(mismatch_features(q, ranked))
     return f
+
+
+_GRAMMAR = frozenset(lexical(" ".join(AUX_WORDS)))
+_NUMBER_WORD = re.compile(rf"\b(?:\d[\d,.]*\w*|{NUMWORD}|{ORDINAL})\b", re.I)
+
+
+def mismatch_features(q: QuestionInfo, ranked: list[Candidate]) -> dict[str, float]:
+    """Where the question and its best evidence part ways (the refusal model reads them):
+    question words the best sentence's paragraph lacks, alone or with the rest copied word
+    for word (a swapped name, number or opposite), a name or number of the question that
+    paragraph does not hold, a negation only the question has. Counts, not IDF: in a store of
+    one news article (a few chunks) a word of its topic is in every chunk (IDF ~0) and any
+    word it lacks counts as rare, so IDF-weighted overlap says little there. How similar a
+    question and a sentence look overall depends on the writing (a short news question
+    against a long sentence scores low), so the dense score is also given against the other
+    candidates of the same question, with the question's and the sentence's lengths."""
+    top = ranked[0]
+    # The noun of "which newspaper" names the kind of answer, not something the sentence
+    # must repeat; "did"/"does" are question grammar.
+    asked = q.terms - _GRAMMAR - {q.head}
+    missing = asked - lexical(top.context)
+    covered = 1.0 - len(missing) / max(len(asked), 1)
+    ctx_words = {w.lower().replace(",", "") for w in re.findall(r"[\w,]+", top.context)}
+    caps = {w.lower() for w in re.findall(r"\b[A-Z]\w+", q.text[1:])}
+    numbers = {m.group(0).lower().rstrip(".,").replace(",", "")
+               for m in _NUMBER_WORD.finditer(q.text)}
+    dense = np.array([c.features["dense"] for c in ranked])
+    negated = bool(NEGATION.search(q.text))
+    return {
+        "ctx_missing_count": float(len(missing)),
+        "ctx_covered": covered,
+        "near_copy_missing": covered * float(bool(missing)),
+        "one_missing": float(len(missing) == 1),
+        "caps_missing_top": float(len(caps - ctx_words)),
+        "number_missing_top": float(len(numbers - ctx_words)),
+        "neg_question_only": float(negated and not NEGATION.search(top.context)),
+        "neg_question": float(negated),
+        "dense_rel": float(dense[0] - dense.mean()),
+        "dense_best_gap": float(dense[0] - dense.max()),
+        "log_q_words": math.log(1 + len(q.words)),
+        "top_log_len": top.features["log_len"],
+    }
 
 
 def alignment_features(question: str, q_states: np.ndarray, s_states: np.ndarray) -> dict[str, float]:

@@ -16,7 +16,7 @@ TYPE_CUES = {"rang", "distanc", "far", "long", "mani", "much", "old", "year", "d
 # News attributes claims: a question's "claimed" is an article's "said" or "reported".
 SAY_WORDS = {"claim", "say", "said", "report", "announc", "state", "stat", "tell", "told",
              "assert", "accord", "declar", "insist", "confirm"}
-_AUX = {"is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "can", "could",
+AUX_WORDS = {"is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "can", "could",
         "would", "will", "should", "may", "might", "must", "the", "a", "an", "of", "kind", "type"}
 NEGATION = re.compile(r"\b(?:not|never|no longer|n't)\b|n't\b", re.I)
 _WH = [("how many", "how_many"), ("how much", "how_much"), ("how long", "how_long"),
@@ -62,7 +62,7 @@ DENIAL_PENALTY = 10.0  # on the second look's score: below every sentence that d
 def _predicate(q: str) -> str | None:
     """The verb of a question that asks who or what did something ("Who reported ...?")."""
     m = _PREDICATE.match(q)
-    if not m or m.group(1).lower() in _AUX or NEGATION.search(q):
+    if not m or m.group(1).lower() in AUX_WORDS or NEGATION.search(q):
         return None
     stems = terms(m.group(1))
     return ("<say>" if stems[0] in SAY_WORDS else stems[0]) if stems else None
@@ -98,7 +98,7 @@ def analyse(question: str) -> QuestionInfo:
     term_list = tuple(t for t in all_terms if t not in drop)
     head = None
     m = re.search(r"\b(?:what|which)\s+(\w+)", q)
-    if m and m.group(1) not in _AUX:
+    if m and m.group(1) not in AUX_WORDS:
         stems = terms(m.group(1))
         head = stems[0] if stems else None
     words = frozenset(w.lower() for w in re.findall(r"\w+", question))

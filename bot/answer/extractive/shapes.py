@@ -10,7 +10,7 @@ MONTH = (r"(?:January|February|March|April|May|June|July|August|September|Octobe
 NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
            r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|"
            r"dozen|several|a few|half)")
-_ORDINAL = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+ORDINAL = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
             r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|"
             r"twentieth|twenty-first)")
 _QUALIFIER = r"(?:(?:more than|less than|fewer than|about|around|nearly|almost|over|under|some|up to|approximately|at least|roughly)\s+)?"
@@ -27,7 +27,7 @@ PATTERNS = {
     "date": re.compile(rf"\b(?:{MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?|\d{{1,2}}\s+{MONTH}(?:\s+\d{{4}})?|"
                        rf"{MONTH}\s+\d{{4}}|(?:early|mid|late)[- ]\d{{4}}s?|\d{{4}}s?|"
                        rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|"
-                       rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL}) century|"
+                       rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{ORDINAL}) century|"
                        rf"(?:AD|A\.D\.)\s*\d{{1,4}}|\d{{1,4}}\s*(?:BC|BCE|CE|AD|B\.C\.?|A\.D\.?)|"
                        rf"(?<=\bin )\d{{3}}|(?:{NUMBER})(?:\s+(?:million|billion|thousand))?\s+years\s+ago)"
                        rf"(?!\w)"),
