@@ -21,6 +21,10 @@ Metrics (SQuAD normalisation, bench/qa_metrics.py):
                refusal is wrong (answerable questions)
   short shown / short right / wrong short   share of answerable questions with a short answer
                shown, share of shown ones right, share of ALL questions with a wrong one shown
+  unsure       what a hedge would do (not shipped, BENCHMARKS.md): share of answerable
+               questions answered with no short answer and a confidence under 0.5 (the
+               headline more likely wrong than right); sure right: the headline is right, of
+               the other answers; declined: unanswerable questions refused or unsure
   Brier        of `confidence` against the headline being right, answered questions
 A citation counts as evidence only if it lies inside one sentence of its article: a quote of a
 whole chunk is not an answer.
@@ -212,6 +216,7 @@ class Result:
     evk: bool = False
     headline: bool = False  # what is shown first is right (a refusal is right only if impossible)
     short_right: bool = False
+    unsure: bool = False  # answered, no short answer, confidence under UNSURE (a hedge's case)
     confidence: float | None = None
     short_confidence: float | None = None
     ms: float = 0.0
@@ -246,6 +251,8 @@ def ask_one(bench: Bench, answerer: Any, q: dict, k: int) -> Result:
                quotes, valid, single, recall, ms=ms,
                confidence=getattr(answer, "confidence", None),
                short_confidence=getattr(answer, "short_answer_confidence", None))
+    r.unsure = (not refused and not answer.short_answer and r.confidence is not None
+                and r.confidence < UNSURE)
     r.headline = refused and q["is_impossible"]
     if golds and not answer.refused:
         counted = quotes if single else []
@@ -257,6 +264,8 @@ def ask_one(bench: Bench, answerer: Any, q: dict, k: int) -> Result:
         r.headline = not refused and (r.short_right if answer.short_answer else r.ev1)
     return r
 
+
+UNSURE = 0.5  # a calibrated P(the headline is right) under which it is more likely wrong
 
 _sent_cache: dict[str, list[tuple[int, int]]] = {}
 
@@ -285,12 +294,15 @@ def summarise(results: list[Result]) -> dict[str, float]:
         "short_given": mean([r.short is not None for r in ans]),
         "headline": mean([r.headline for r in ans]),
         "short_right": mean([r.short_right for r in ans if r.short]),
+        "unsure": mean([r.unsure for r in ans]),
+        "sure_right": mean([r.headline for r in ans if not r.refused and not r.unsure]),
         "wrong_short": mean([bool(r.short) and not r.short_right for r in results]),
         "ms_per_q": mean([r.ms for r in results]),
     }
     if imp:
         out["unanswerable"] = len(imp)
         out["refusal"] = mean([r.refused for r in imp])
+        out["declined"] = mean([r.refused or r.unsure for r in imp])
     conf = [(r.confidence, r.headline) for r in results if r.confidence is not None and not r.refused]
     if conf:
         out["brier"] = brier([c for c, _ in conf], [h for _, h in conf])
@@ -351,8 +363,8 @@ def run_set(bench: Bench, answerers: dict[str, Any], qs: list[dict], k: int,
 
 
 COLUMNS = ["questions", "headline", "short_given", "short_right", "wrong_short", "evidence@1",
-           "evidence@k", "EM", "F1", "recall@k", "valid", "refusal", "false_refusal", "brier",
-           "ms_per_q"]
+           "evidence@k", "EM", "F1", "recall@k", "valid", "refusal", "false_refusal", "unsure",
+           "sure_right", "declined", "brier", "ms_per_q"]
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
