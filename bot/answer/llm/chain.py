@@ -134,7 +134,7 @@ def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | R
 def _answer(args: str, text: str, length: bool, max_tokens: int | None) -> tuple[AnswerOut, bool]:
     """The reply's answer, and whether it was cut off (at max_tokens) before it ended. A cut
     reply keeps its complete statements: all but the one being written, unless the cut came
-    after the statements (in the short answer)."""
+    after the statements (in a short answer written after them)."""
     try:
         return parse_answer(args, text), False
     except ValueError as e:
@@ -142,7 +142,9 @@ def _answer(args: str, text: str, length: bool, max_tokens: int | None) -> tuple
             raise Malformed(str(e)) from None
     data = reply_json(args, text, partial=True)
     if isinstance(data, dict) and isinstance(data.get("statements"), list):
-        whole = data["statements"] if "short_answer" in data else data["statements"][:-1]
+        keys = list(data)  # in the order written
+        closed = "short_answer" in keys and keys.index("short_answer") > keys.index("statements")
+        whole = data["statements"] if closed else data["statements"][:-1]
         try:
             out = AnswerOut.model_validate({"statements": whole})
         except ValidationError:

@@ -29,9 +29,9 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
     dropped when its figures appear in none of its cited sentences, or when its words are not
     backed by them by the rules of bot/answer/guard.py (which also keep instruction sentences
     planted in an article from counting as evidence): the sentences must back what is claimed.
-    Small models cite a wrong id now and then ("3.1" for what "1.1" says): a statement its cited
-    sentences do not back is kept when one other sentence the model was given backs it by the
-    same rules, citing that sentence."""
+    Small models cite a wrong id now and then ("3.1" for what "1.1" says, or an id that was not
+    given): a statement its cited ids do not back is kept when one other sentence the model was
+    given backs it by the same rules, citing that sentence."""
     from bot.answer import guard
 
     passages = numbered.passages
@@ -50,7 +50,10 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
             dropped["words"] += 1  # it cites nothing but instructions planted in an article
             continue
         problem = _problem(s.text, evidence, instructions, secrets) if evidence else None
-        if problem and (other := _best_backing(s.text, given)) is not None \
+        # A wrong id: one whose sentence does not back the statement, or one that names no
+        # sentence given (a model given one sentence may still cite "2.1").
+        wrong = problem or (s.sentences and not cited)
+        if wrong and (other := _best_backing(s.text, given)) is not None \
                 and not _problem(s.text, [other], instructions, secrets):
             evidence, problem = [other], None
         if problem:

@@ -73,10 +73,12 @@ class StatementOut(BaseModel):
 class AnswerOut(BaseModel):
     """Answer the question from the numbered sentences; every statement cites sentence ids."""
 
+    # The short answer comes first: a small model that has written the phrase answering the
+    # question then states and cites the sentence holding it (see BENCHMARKS.md, "Real models").
+    short_answer: str | None = Field(
+        default=None, description="The few words that answer, copied from the sentence that answers.")
     statements: list[StatementOut] = Field(
         description="The answer as statements; empty if the sentences do not answer.")
-    short_answer: str | None = Field(
-        default=None, description="The shortest phrase that answers, copied from a cited sentence.")
 
 
 def answer_tool() -> dict:
