@@ -203,6 +203,20 @@ def test_statement_citing_figures_its_quote_lacks_is_dropped(llm_bot, openai_ser
     assert "figures" in answer.notice
 
 
+def test_a_statement_restating_the_question_is_no_answer(llm_bot, openai_server):
+    def echo(body):  # a small model writing the question back, citing the right sentence
+        return Reply.tool_call("answer", cited(("Which range was claimed?", [sentence_with(body, RANGE_QUOTE)])))
+
+    openai_server.chat_handler = echo
+    answer = llm_bot.ask(QUESTION)
+    assert answer.mode == "extractive" and "range was claimed" not in answer.answer.lower()
+    assert "1 statement(s) dropped: they only restate the question." in answer.notice
+    assert all(check(c, llm_bot.article(c.article_id)) for c in answer.citations)
+
+    openai_server.chat_handler = kcna_answer  # a statement with the question's words and more
+    assert llm_bot.ask(QUESTION).mode == "llm"
+
+
 def test_statements_without_citations_fall_back_to_the_extractive_answer(llm_bot, openai_server):
     openai_server.chat_handler = lambda body: Reply.tool_call("answer", answer_args(
         ("The missiles flew 1,800 kilometers.", [])))

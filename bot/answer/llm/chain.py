@@ -68,6 +68,7 @@ class LLMAnswerer:
             seen["passages"] = retrieve(x["question"])
             seen["retrieved"] = time.perf_counter()
             seen["numbered"] = self.number(x["question"], seen["passages"])
+            seen["question"] = x["question"]
             return {"question": x["question"], "passages": seen["numbered"].text}
 
         no_passages = RunnableLambda(lambda x: Piece(text='{"statements": []}'))  # ask no model
@@ -127,7 +128,7 @@ def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | R
     now = " ".join(s.text.strip() for s in out.statements if s.text.strip())
     if now.startswith(shown) and len(now) > len(shown):
         yield Delta(now[len(shown):])
-    draft = to_draft(out, seen["numbered"], seen.get("secrets", ()), cut_off)
+    draft = to_draft(out, seen["numbered"], seen.get("secrets", ()), cut_off, seen.get("question", ""))
     yield Result(draft, seen["passages"])
 
 
