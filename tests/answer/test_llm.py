@@ -205,7 +205,8 @@ def test_statement_citing_figures_its_quote_lacks_is_dropped(llm_bot, openai_ser
 
 def test_a_statement_restating_the_question_is_no_answer(llm_bot, openai_server):
     def echo(body):  # a small model writing the question back, citing the right sentence
-        return Reply.tool_call("answer", cited(("Which range was claimed?", [sentence_with(body, RANGE_QUOTE)])))
+        sid = sentence_with(body, RANGE_QUOTE)
+        return Reply.tool_call("answer", cited(("Which range was claimed?", [sid])))
 
     openai_server.chat_handler = echo
     answer = llm_bot.ask(QUESTION)

@@ -73,8 +73,10 @@ class StatementOut(BaseModel):
 class AnswerOut(BaseModel):
     """Answer the question from the numbered sentences; every statement cites sentence ids."""
 
-    # The short answer comes first: a small model that has written the phrase answering the
-    # question then states and cites the sentence holding it (see BENCHMARKS.md, "Real models").
+    # The short answer comes first in the tool's schema: so asked, the 1.5B model measured says
+    # "no answer" (no statements) when the sentences it is given do not hold one, and refused 3
+    # of 6 unanswerable questions (none with statements first); it then seldom writes a short
+    # answer (BENCHMARKS.md, "Real models", third pass).
     short_answer: str | None = Field(
         default=None, description="The few words that answer, copied from the sentence that answers.")
     statements: list[StatementOut] = Field(
