@@ -120,18 +120,17 @@ def test_only_the_cited_sentences_that_back_the_statement_are_shown(llm_bot, ope
 
 def test_a_wrong_sentence_id_is_mended_only_by_a_given_sentence_that_backs_the_statement(
         llm_bot, openai_server):
-    def model(body):  # a small model citing the id of another sentence than the one it restates
-        right = sentence_with(body, RANGE_QUOTE)
-        wrong = next(sid for p in passages_in(body) for sid in p["sentences"] if sid != right)
-        return Reply.tool_call("answer", cited((KCNA_STATEMENT, [wrong]),
-                                               ("KCNA said the missiles flew 9,000 kilometers.", [wrong])))
+    def model(body):  # a small model citing an id of no sentence it was given ("9.1" of 1-2)
+        sentence_with(body, RANGE_QUOTE)  # the sentence that backs the statement was given
+        return Reply.tool_call("answer", cited((KCNA_STATEMENT, ["9.1"]),
+                                               ("KCNA said the missiles flew 9,000 kilometers.", ["9.1"])))
 
     openai_server.chat_handler = model
     answer = llm_bot.ask(QUESTION)
     assert answer.mode == "llm" and answer.answer == KCNA_STATEMENT
     [c] = answer.citations
     assert RANGE_QUOTE in c.quote and check(c, llm_bot.article(c.article_id))
-    assert "1 statement(s) dropped: they cite figures" in answer.notice  # no sentence backs 9,000
+    assert "9,000" not in answer.answer  # no sentence given backs it
 
 
 def test_json_in_message_text_is_read_when_the_server_ignores_tools(llm_bot, openai_server):
@@ -202,6 +201,21 @@ def test_statement_citing_figures_its_quote_lacks_is_dropped(llm_bot, openai_ser
     answer = llm_bot.ask(QUESTION)
     assert answer.answer == KCNA_STATEMENT
     assert "figures" in answer.notice
+
+
+def test_a_statement_restating_the_question_is_no_answer(llm_bot, openai_server):
+    def echo(body):  # a small model writing the question back, citing the right sentence
+        sid = sentence_with(body, RANGE_QUOTE)
+        return Reply.tool_call("answer", cited(("Which range was claimed?", [sid])))
+
+    openai_server.chat_handler = echo
+    answer = llm_bot.ask(QUESTION)
+    assert answer.mode == "extractive" and "range was claimed" not in answer.answer.lower()
+    assert "1 statement(s) dropped: they only restate the question." in answer.notice
+    assert all(check(c, llm_bot.article(c.article_id)) for c in answer.citations)
+
+    openai_server.chat_handler = kcna_answer  # a statement with the question's words and more
+    assert llm_bot.ask(QUESTION).mode == "llm"
 
 
 def test_statements_without_citations_fall_back_to_the_extractive_answer(llm_bot, openai_server):
@@ -382,6 +396,34 @@ def test_an_article_cannot_steer_the_bot(llm_settings, openai_server, tmp_path):
     assert human.count("\nPASSAGES>>>") == 1
     sent = " ".join(p["text"] for p in passages_in(openai_server.chat_requests[0]))
     assert "council voted on Monday" in sent and "IGNORE ALL" not in human
+
+
+def test_the_model_is_given_the_sentences_the_offline_answer_cites(llm_bot, llm_settings,
+                                                                   openai_server):
+    # The ranker picks, the model reads: a small model given several sentences often restates
+    # the wrong one (BENCHMARKS.md, "Real models", third pass).
+    openai_server.chat_handler = kcna_answer
+    answer = llm_bot.ask(QUESTION)
+    offline = Bot(llm_settings.with_(openai_base_url="")).ask(QUESTION)
+    assert answer.mode == "llm" and offline.mode == "extractive" and offline.citations
+    sent = [t for p in passages_in(openai_server.chat_requests[0]) for t in p["sentences"].values()]
+    assert sent == [c.quote for c in offline.citations]
+
+
+def test_evidence_is_the_offline_answers_sentences_else_the_rankers_best():
+    from bot.answer.llm import EVIDENCE_SENTENCES, evidence
+    from bot.schema import Article, Chunk, Draft, DraftStatement, Passage, Quote
+
+    text = "One is here. Two is there. Three is near. Four is far. Five is gone."
+    starts = [i for i, ch in enumerate(text) if i == 0 or text[i - 2:i] == ". "]
+    ranked = [("a1", st, text.index(".", st) + 1) for st in reversed(starts)]  # best first
+    passages = [Passage(Chunk("a1", 0, 0, len(text), text), Article("a1", "T", "s", text), 1.0, 0)]
+    third = ranked[2]
+    offline = Draft([DraftStatement("x", [Quote("a1", text[third[1]:third[2]], third[1])])])
+    assert [p.chunk.text for p in evidence(passages, ranked, offline)] == ["Three is near."]
+    best = [p.chunk.text for p in evidence(passages, ranked, Draft([]))]
+    assert best == [text[st:e] for _, st, e in ranked[:EVIDENCE_SENTENCES]]
+    assert evidence(passages, [], offline) == passages  # the ranker had nothing to say
 
 
 def test_passages_are_json_escaped_numbered_sentences():

@@ -18,7 +18,6 @@ from tests.openai_server import Reply
 
 QUESTION = "What range was claimed?"
 RANGE = "hit a target 1,800 kilometers away"
-FLEW = "flew for more than two and a half hours"
 STATEMENT = "KCNA said the two cruise missiles hit a target 1,800 kilometers away."
 FLEW_STATEMENT = "The news agency said the cruise missiles flew for more than two and a half hours."
 
@@ -88,10 +87,15 @@ def test_text_stream_one_character_at_a_time(llm_bot, openai_server):
 # -- bounded replies ----------------------------------------------------------------------
 
 
-def test_a_reply_cut_off_at_max_tokens_keeps_its_whole_statements_and_says_so(llm_bot, openai_server):
+@pytest.mark.parametrize("short_first", [False, True], ids=["statements-first", "short-answer-first"])
+def test_a_reply_cut_off_at_max_tokens_keeps_its_whole_statements_and_says_so(llm_bot, openai_server,
+                                                                              short_first):
     def server(body):
-        whole = json.dumps(cited((STATEMENT, [sentence_with(body, RANGE)]),
-                                 (FLEW_STATEMENT, [sentence_with(body, FLEW)])))
+        sid = sentence_with(body, RANGE)  # the statement being cut need not be backed
+        args = cited((STATEMENT, [sid]), (FLEW_STATEMENT, [sid]), short="1,800 kilometers")
+        if short_first:  # the order the tool's schema asks for: the cut is in the statements
+            args = {"short_answer": args["short_answer"], "statements": args["statements"]}
+        whole = json.dumps(args)
         return Reply.tool_call("answer", whole[:whole.index(FLEW_STATEMENT) + 20],
                                finish_reason="length")
 

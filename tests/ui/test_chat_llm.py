@@ -54,8 +54,9 @@ def test_llm_chat_condenses_streams_and_cancels(settings):
             return Reply.text(CONDENSED)
         replies.append("answer")
         if len([r for r in replies if r == "answer"]) == 3:
+            # (condensed to CONDENSED again: the model is given the sentence on the flight)
             return answer("The missiles were tracked by radar over the sea for a long time.",
-                          passage_with(body, RANGE_QUOTE), RANGE_QUOTE, chunk_size=6,
+                          passage_with(body, FLY_QUOTE), FLY_QUOTE, chunk_size=6,
                           pause_after=12, gate=gate)
         if CONDENSED in prompt:
             return answer("The **cruise missiles** flew for more than two and a half hours.",

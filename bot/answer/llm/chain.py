@@ -68,6 +68,7 @@ class LLMAnswerer:
             seen["passages"] = retrieve(x["question"])
             seen["retrieved"] = time.perf_counter()
             seen["numbered"] = self.number(x["question"], seen["passages"])
+            seen["question"] = x["question"]
             return {"question": x["question"], "passages": seen["numbered"].text}
 
         no_passages = RunnableLambda(lambda x: Piece(text='{"statements": []}'))  # ask no model
@@ -127,14 +128,14 @@ def _events(pieces: Iterator[Piece], seen: dict[str, Any]) -> Iterator[Delta | R
     now = " ".join(s.text.strip() for s in out.statements if s.text.strip())
     if now.startswith(shown) and len(now) > len(shown):
         yield Delta(now[len(shown):])
-    draft = to_draft(out, seen["numbered"], seen.get("secrets", ()), cut_off)
+    draft = to_draft(out, seen["numbered"], seen.get("secrets", ()), cut_off, seen.get("question", ""))
     yield Result(draft, seen["passages"])
 
 
 def _answer(args: str, text: str, length: bool, max_tokens: int | None) -> tuple[AnswerOut, bool]:
     """The reply's answer, and whether it was cut off (at max_tokens) before it ended. A cut
     reply keeps its complete statements: all but the one being written, unless the cut came
-    after the statements (in the short answer)."""
+    after the statements (in a short answer written after them)."""
     try:
         return parse_answer(args, text), False
     except ValueError as e:
@@ -142,7 +143,9 @@ def _answer(args: str, text: str, length: bool, max_tokens: int | None) -> tuple
             raise Malformed(str(e)) from None
     data = reply_json(args, text, partial=True)
     if isinstance(data, dict) and isinstance(data.get("statements"), list):
-        whole = data["statements"] if "short_answer" in data else data["statements"][:-1]
+        keys = list(data)  # in the order written
+        closed = "short_answer" in keys and keys.index("short_answer") > keys.index("statements")
+        whole = data["statements"] if closed else data["statements"][:-1]
         try:
             out = AnswerOut.model_validate({"statements": whole})
         except ValidationError:

@@ -16,6 +16,7 @@ CUT_OFF = "The model's reply was cut off at BOT_LLM_MAX_TOKENS; statements after
 
 
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
+_ASKS = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re.I)
 
 
 def figures(text: str) -> set[str]:
@@ -24,14 +25,15 @@ def figures(text: str) -> set[str]:
 
 
 def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
-             cut_off: bool = False) -> Draft:
+             cut_off: bool = False, question: str = "") -> Draft:
     """Statements with quotes pointing into the cited sentences' articles. A statement is
     dropped when its figures appear in none of its cited sentences, or when its words are not
     backed by them by the rules of bot/answer/guard.py (which also keep instruction sentences
     planted in an article from counting as evidence): the sentences must back what is claimed.
-    Small models cite a wrong id now and then ("3.1" for what "1.1" says): a statement its cited
-    sentences do not back is kept when one other sentence the model was given backs it by the
-    same rules, citing that sentence."""
+    Small models cite a wrong id now and then ("3.1" for what "1.1" says, or an id that was not
+    given): a statement its cited ids do not back is kept when one other sentence the model was
+    given backs it by the same rules, citing that sentence. A statement that only restates a
+    `question` asking what, who, when... (small models echo it) answers nothing: dropped too."""
     from bot.answer import guard
 
     passages = numbered.passages
@@ -39,9 +41,13 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
     given = [sp for sp in numbered.spans.values()
              if not guard.in_instruction(sp.article.text, sp.start, sp.end)]
     statements: list[DraftStatement] = []
-    dropped = {"figures": 0, "words": 0}
+    dropped = {"figures": 0, "words": 0, "question": 0}
+    asked = guard.content_terms(question) if _ASKS.search(question) else set()
     for s in out.statements:
         if not s.text.strip():
+            continue
+        if asked and guard.content_terms(s.text) <= asked:
+            dropped["question"] += 1
             continue
         cited = _cited(s, numbered)
         evidence = _relevant(s.text, [sp for sp in cited
@@ -50,7 +56,10 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
             dropped["words"] += 1  # it cites nothing but instructions planted in an article
             continue
         problem = _problem(s.text, evidence, instructions, secrets) if evidence else None
-        if problem and (other := _best_backing(s.text, given)) is not None \
+        # A wrong id: one whose sentence does not back the statement, or one that names no
+        # sentence given (a model given one sentence may still cite "2.1").
+        wrong = problem or (s.sentences and not cited)
+        if wrong and (other := _best_backing(s.text, given)) is not None \
                 and not _problem(s.text, [other], instructions, secrets):
             evidence, problem = [other], None
         if problem:
@@ -63,6 +72,8 @@ def to_draft(out: AnswerOut, numbered: Numbered, secrets: tuple[str, ...] = (),
              "contain." if dropped["figures"] else "",
              f"{dropped['words']} statement(s) dropped: their words are not backed by the sentences "
              "they cite." if dropped["words"] else "",
+             f"{dropped['question']} statement(s) dropped: they only restate the question."
+             if dropped["question"] else "",
              CUT_OFF if cut_off else ""]
     return Draft(statements=statements, short_answer=out.short_answer,
                  refused=not out.statements, mode="llm", notice=" ".join(filter(None, notes)) or None)

@@ -1,14 +1,15 @@
 """What the model is asked about: nothing when the offline answer says the sources do not answer
-(`gated`), else only the offline ranker's best sentences (`evidence`)."""
+(`gated`), else only the sentences the offline answer cites (`evidence`)."""
 
 from __future__ import annotations
 
 from bot.answer import sentence_ids
 from bot.schema import Draft, Passage
 
-# What the model sees: the offline ranker's best sentences of the retrieved chunks (BOT_TOP_K),
-# not whole chunks (see BENCHMARKS.md, "Real models").
-EVIDENCE_SENTENCES = 6
+# What the model sees: the sentences the offline answer cites (the ranker's best, the runner-up
+# when the ranker rates it close, the short answer's sentence), not whole chunks; the ranker's
+# best EVIDENCE_SENTENCES when it cites none (see BENCHMARKS.md, "Real models").
+EVIDENCE_SENTENCES = 3
 # The refusal gate: under this calibrated confidence of the offline answer the model is not
 # asked either. 0: only the offline answerer's own refusals; bench/llm_gate.py measures higher
 # thresholds on fold A, and BENCHMARKS.md ("Real models") says why none is used yet.
@@ -24,8 +25,24 @@ def gated(offline: Draft) -> bool:
     return offline.refused or bool(offline.not_stated) or unsure
 
 
-def evidence(passages: list[Passage], ranked: list[tuple[str, int, int]]) -> list[Passage]:
-    """The sentences the model is given: the offline ranker's best (`ranked`: article id,
-    start, end; best first), each a passage of its own; the passages as they are when the
-    ranker had nothing to say."""
-    return sentence_ids.evidence(passages, ranked, EVIDENCE_SENTENCES) if ranked else passages
+def evidence(passages: list[Passage], ranked: list[tuple[str, int, int]],
+             offline: Draft | None = None) -> list[Passage]:
+    """The sentences the model is given, each a passage of its own: those the `offline` answer
+    cites, in its order, else the ranker's best (`ranked`: article id, start, end; best
+    first); the passages as they are when the ranker had nothing to say.
+
+    The ranker picks, the model reads: on held-out articles the ranker's first sentence holds
+    the answer far more often than the sentence a small model picks from several (BENCHMARKS.md,
+    "Real models", third pass)."""
+    if not ranked:
+        return passages
+    cited = _cited(ranked, offline)
+    return sentence_ids.evidence(passages, cited or ranked, len(cited) or EVIDENCE_SENTENCES)
+
+
+def _cited(ranked: list[tuple[str, int, int]], offline: Draft | None) -> list[tuple[str, int, int]]:
+    """The ranked sentences the offline answer cites, in its order."""
+    by_start = {(article_id, start): (article_id, start, end) for article_id, start, end in ranked}
+    quotes = [q for s in offline.statements for q in s.quotes] if offline else []
+    found = [by_start.get((q.article_id, q.near)) for q in quotes]
+    return list(dict.fromkeys(r for r in found if r))
