@@ -81,6 +81,7 @@ class Chat:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.completion import WordCompleter
+
         store_dir = Path(self.bot.settings.store_dir)
         store_dir.mkdir(parents=True, exist_ok=True)
         prompt = PromptSession(history=redacted_file_history(store_dir / INPUT_HISTORY),
