@@ -215,7 +215,13 @@ def test_a_warm_bot_prepares_the_stores_sentences_between_questions(tmp_path):
         wait_for(lambda: prepared().get("passes", 0) >= 2, "the new article was not prepared")
         assert prepared()["articles"] == 22
         assert warm.status(settings)["answered"] == 2
+        said = run_cli("serve", "--status", env=env)
+        assert said.returncode == 0 and said.stdout.strip() == (
+            "a warm bot serves this store: 2 question(s) answered; "
+            f"{prepared()['sentences']:,} sentence(s) of 22 article(s) prepared")
     finally:
         warm.stop(settings)
         server.wait(timeout=60)
     assert server.returncode == 0 and warm.status(settings) is None
+    said = run_cli("serve", "--status", env=env)
+    assert said.returncode == 0 and said.stdout.strip() == "no warm bot serves this store"

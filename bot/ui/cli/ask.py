@@ -143,6 +143,8 @@ def serve_cmd(
     idle: Optional[float] = typer.Option(None, "--idle", metavar="SECONDS",
                                          help="Exit after this long without a question (BOT_WARM_IDLE)."),
     stop: bool = typer.Option(False, "--stop", help="Stop the warm bot of this store, and exit."),
+    status: bool = typer.Option(False, "--status",
+                                help="Say whether a warm bot serves this store and what it did, and exit."),
 ) -> None:
     """Keep a warm bot that `bot ask` answers through (much faster); it exits when idle.
 
@@ -158,6 +160,9 @@ def serve_cmd(
         out.print(f"stopped the warm bot of {Path(settings.store_dir).absolute()}" if stopped
                   else "no warm bot serves this store", markup=False)
         return
+    if status:
+        out.print(_status_line(warm.status(settings)), markup=False)
+        return
     idle = settings.warm_idle if idle is None else check("warm_idle", idle, "--idle")
 
     def ready(path: Path) -> None:
@@ -165,6 +170,16 @@ def serve_cmd(
 
     answered = warm.serve(settings, idle, on_ready=ready)
     err.print(f"answered {answered} question(s); stopped", markup=False)
+
+
+def _status_line(status: dict[str, Any] | None) -> str:
+    if status is None:
+        return "no warm bot serves this store"
+    p = status.get("prepared", {})
+    bound = " (stopped at its bound)" if p.get("full") else ""
+    return (f"a warm bot serves this store: {status['answered']} question(s) answered; "
+            f"{p.get('sentences', 0):,} sentence(s) of {p.get('articles', 0)} article(s) "
+            f"prepared{bound}")
 
 
 @app.command("log", epilog=examples("bot log -n 1", "bot log --json -n 0"))
