@@ -17,7 +17,8 @@ TYPE_CUES = {"rang", "distanc", "far", "long", "mani", "much", "old", "year", "d
 SAY_WORDS = {"claim", "say", "said", "report", "announc", "state", "stat", "tell", "told",
              "assert", "accord", "declar", "insist", "confirm"}
 AUX_WORDS = {"is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "can", "could",
-        "would", "will", "should", "may", "might", "must", "the", "a", "an", "of", "kind", "type"}
+             "would", "will", "should", "may", "might", "must", "the", "a", "an", "of", "kind",
+             "type"}
 NEGATION = re.compile(r"\b(?:not|never|no longer|n't)\b|n't\b", re.I)
 _WH = [("how many", "how_many"), ("how much", "how_much"), ("how long", "how_long"),
        ("how far", "how_num"), ("how old", "how_num"), ("how big", "how_num"),

@@ -11,8 +11,8 @@ NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|f
            r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|"
            r"dozen|several|a few|half)")
 ORDINAL = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
-            r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|"
-            r"twentieth|twenty-first)")
+           r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|"
+           r"twentieth|twenty-first)")
 _QUALIFIER = r"(?:(?:more than|less than|fewer than|about|around|nearly|almost|over|under|some|up to|approximately|at least|roughly)\s+)?"
 NUMBER = rf"(?:\$|£|€)?\d[\d,]*(?:\.\d+)?|{NUMWORD}(?:(?:\s+and\s+a|\s+and|-|\s)+{NUMWORD})*"
 TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)"
