@@ -47,6 +47,24 @@ def test_tools_ignored_json_in_the_text_is_read(llm_bot, openai_server, wrap):
     assert_model_answer(llm_bot, llm_bot.ask(QUESTION))
 
 
+def test_the_tool_asks_for_the_short_answer_first_and_a_reply_without_one_is_still_read(llm_bot,
+                                                                                      openai_server):
+    # Servers that turn the tool's schema into a grammar (llama.cpp) put required keys first and
+    # let optional ones be skipped: the short answer is required so that a small model commits
+    # to one (or to null) before its statements (BENCHMARKS.md, "Real models", fourth pass).
+    def server(body):
+        args = args_for(body)
+        del args["short_answer"]  # a model that leaves it out all the same
+        return Reply.tool_call("answer", args)
+
+    openai_server.chat_handler = server
+    answer = llm_bot.ask(QUESTION)
+    params = openai_server.chat_requests[0]["tools"][0]["function"]["parameters"]
+    assert params["required"] == ["short_answer", "statements"]
+    assert list(params["properties"]) == ["short_answer", "statements"]
+    assert answer.mode == "llm" and answer.answer == STATEMENT and answer.short_answer is None
+
+
 def test_tool_choice_refused_is_asked_again_without_tools(llm_bot, openai_server):
     def server(body):  # like servers that know tools but not a forced tool_choice
         if "tool_choice" in body:
