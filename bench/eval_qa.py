@@ -251,6 +251,8 @@ def ask_one(bench: Bench, answerer: Any, q: dict, k: int) -> Result:
                quotes, valid, single, recall, ms=ms,
                confidence=getattr(answer, "confidence", None),
                short_confidence=getattr(answer, "short_answer_confidence", None))
+    if getattr(answer, "not_stated", None):
+        r.extra["not_stated"] = answer.not_stated
     r.unsure = (not refused and not answer.short_answer and r.confidence is not None
                 and r.confidence < UNSURE)
     r.headline = refused and q["is_impossible"]

@@ -215,7 +215,7 @@ def replay(path: str) -> list[dict]:
     with OpenAIServer() as server:
         settings = Settings.load(env={}, env_file=None).with_(
             store_dir=Path(old.store), openai_base_url=server.base_url, chat_model="local",
-            llm_retries=0, top_k=old.k)
+            llm_retries=0, top_k=old.k, llm_sentences=getattr(old, "sentences", 1))
         bot = Bot(settings)
         for row in saved["rows"]:
             q = questions[row["id"]]
@@ -237,7 +237,7 @@ def run(args) -> None:
     store = Path(args.store or tempfile.mkdtemp(prefix="llm-real-"))
     settings = Settings.load(env={}, env_file=None).with_(
         store_dir=store, openai_base_url=proxy.base_url, chat_model=args.model,
-        llm_timeout=args.timeout, llm_retries=0, top_k=args.k)
+        llm_timeout=args.timeout, llm_retries=0, top_k=args.k, llm_sentences=args.sentences)
     bot = Bot(settings)
     offline_bot = Bot(settings.with_(openai_base_url=""))  # the same store, no model
     questions = draw(args)[args.start:]
@@ -334,7 +334,8 @@ def report(args, rows: list[dict], extras: dict) -> None:
     ratio = [r["total_s"] / r["model_s"] for r in rows if r["model_s"] > 0]
     sets = Counter(r["set"] for r in rows)
     print(f"\n#### {args.label}: {len(rows)} questions ({sets['seed']} seed, {sets['squad11']} squad11 "
-          f"fold B, {sets['squad20']} squad20 fold B unanswerable), k={args.k}\n")
+          f"fold B, {sets['squad20']} squad20 fold B unanswerable), k={args.k}"
+          + (f", BOT_LLM_SENTENCES={args.sentences}" if getattr(args, "sentences", 1) != 1 else "") + "\n")
     print("| measure | value |\n|---|---|")
     share = lambda a, b: f"{a}/{b} = {a / b:.2f}" if b else "n/a"  # noqa: E731
     print(f"| answerable answered through the model, every citation verified | {share(len(via), len(ans))} |")
@@ -391,6 +392,8 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=0, help="skip the first N drawn questions "
                     "(to finish an interrupted run)")
     ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--sentences", type=int, default=1, help="BOT_LLM_SENTENCES: fewest sentences "
+                    "the model is given")
     ap.add_argument("--timeout", type=float, default=240.0)
     ap.add_argument("--store", help="keep the store here between runs")
     ap.add_argument("--out", help="write every row as JSON here")

@@ -56,6 +56,10 @@ class Settings:
     llm_context: int = _setting(
         "BOT_LLM_CONTEXT", 4096, "The model's context in tokens; passages are cut to fit it."
     )
+    llm_sentences: int = _setting(
+        "BOT_LLM_SENTENCES", 1, "Fewest sentences the model is given: those the offline answer "
+        "cites, then the ranker's next best (1: only the cited ones, best for 1-8B models)."
+    )
     llm_output: str = _setting(
         "BOT_LLM_OUTPUT", "auto", "How the model returns answers: auto, tools or text (JSON in text)."
     )
@@ -221,6 +225,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "embed_batch": (1, 4096, "texts per batch"),
     "llm_timeout": (0.1, 86_400, "seconds"),
     "llm_retries": (0, 20, "retries"),
+    "llm_sentences": (1, 8, "sentences"),
     "fetch_timeout": (0.1, 86_400, "seconds"),
     "chroma_timeout": (0.1, 86_400, "seconds"),
     "warm_idle": (1, 604_800, "seconds"),

@@ -81,7 +81,7 @@ def with_model(question: str, llm: "LLMAnswerer", retrieve: Callable[[], list[Pa
         answer.notice = " ".join(filter(None, [GATED_NOTICE, answer.notice]))
         yield AnswerDone(answer)
         return
-    shown = evidence(passages, ranked, draft)
+    shown = evidence(passages, ranked, draft, llm.settings.llm_sentences)
     result: Result | None = None
     try:
         for event in llm.stream(question, lambda q: shown):

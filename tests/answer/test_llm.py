@@ -424,6 +424,20 @@ def test_evidence_is_the_offline_answers_sentences_else_the_rankers_best():
     best = [p.chunk.text for p in evidence(passages, ranked, Draft([]))]
     assert best == [text[st:e] for _, st, e in ranked[:EVIDENCE_SENTENCES]]
     assert evidence(passages, [], offline) == passages  # the ranker had nothing to say
+    # BOT_LLM_SENTENCES: the cited sentence first, then the ranker's next best, each once.
+    assert [p.chunk.text for p in evidence(passages, ranked, offline, least=3)] == [
+        "Three is near.", "Five is gone.", "Four is far."]
+
+
+def test_more_sentences_for_the_model_when_the_setting_asks(llm_settings, openai_server):
+    bot = Bot(llm_settings.with_(llm_sentences=4))
+    bot.ingest([SEEDS])
+    openai_server.chat_handler = kcna_answer
+    answer = bot.ask(QUESTION)
+    offline = Bot(llm_settings.with_(openai_base_url="")).ask(QUESTION)
+    sent = [t for p in passages_in(openai_server.chat_requests[0]) for t in p["sentences"].values()]
+    assert answer.mode == "llm" and len(sent) == 4
+    assert sent[:len(offline.citations)] == [c.quote for c in offline.citations]
 
 
 def test_passages_are_json_escaped_numbered_sentences():

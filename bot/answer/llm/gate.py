@@ -26,10 +26,11 @@ def gated(offline: Draft) -> bool:
 
 
 def evidence(passages: list[Passage], ranked: list[tuple[str, int, int]],
-             offline: Draft | None = None) -> list[Passage]:
+             offline: Draft | None = None, least: int = 1) -> list[Passage]:
     """The sentences the model is given, each a passage of its own: those the `offline` answer
-    cites, in its order, else the ranker's best (`ranked`: article id, start, end; best
-    first); the passages as they are when the ranker had nothing to say.
+    cites, in its order, then the ranker's next best up to `least` in all (BOT_LLM_SENTENCES);
+    the ranker's best EVIDENCE_SENTENCES when it cites none (`ranked`: article id, start, end;
+    best first); the passages as they are when the ranker had nothing to say.
 
     The ranker picks, the model reads: on held-out articles the ranker's first sentence holds
     the answer far more often than the sentence a small model picks from several (BENCHMARKS.md,
@@ -37,7 +38,9 @@ def evidence(passages: list[Passage], ranked: list[tuple[str, int, int]],
     if not ranked:
         return passages
     cited = _cited(ranked, offline)
-    return sentence_ids.evidence(passages, cited or ranked, len(cited) or EVIDENCE_SENTENCES)
+    rest = [r for r in ranked if r not in cited]
+    return sentence_ids.evidence(passages, cited + rest,
+                                 max(len(cited) or EVIDENCE_SENTENCES, least))
 
 
 def _cited(ranked: list[tuple[str, int, int]], offline: Draft | None) -> list[tuple[str, int, int]]:
