@@ -1,8 +1,11 @@
 """Briefings and summaries with an LLM: map-reduce with quotes.
 
-map     one call per article (prompts/brief-map.txt): notes, each a point with an exact quote
-        from the article, its date and claimant. Every quote is verified at once; a note whose
-        quote is not in the article is dropped before anything else sees it.
+map     one call per article (prompts/brief-map.txt), the article given as numbered sentences
+        (bot/answer/sentence_ids.py, as for answers: small models copy an id reliably, a quote
+        rarely): notes, each a point citing sentence ids, its date and claimant. Each id becomes
+        the exact span of its sentence; a note whose ids name no sentence, or whose figures its
+        sentences lack, is dropped before anything else sees it. A note that gives an exact
+        quote instead is read too (the quote must be in the article).
 reduce  one call over the surviving notes (prompts/brief-reduce.txt): the briefing's sections,
         each statement naming the notes that support it. A statement's citations are its
         notes' quotes, verified again by the shared verifier in `briefing.assemble`; a statement
@@ -12,8 +15,8 @@ The chain is LCEL: prompt | ChatOpenAI (JSON mode, any OpenAI-compatible server)
 with the answer path's bounds: max_tokens on every call (the reduce 3x BOT_LLM_MAX_TOKENS), the
 article text and the notes cut to fit BOT_LLM_CONTEXT, no retries for a server that is not there.
 If the model cannot be reached, refuses, or answers no JSON for every article or for the
-reduce, the caller falls back to the extractive method and says so; nothing of the error
-(let alone the key) is shown.
+reduce, or nothing it wrote can be verified, the caller falls back to the extractive method
+and says so; nothing of the error (let alone the key) is shown.
 """
 
 from __future__ import annotations
@@ -24,20 +27,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot.brief import briefing
 from bot.brief.timeline import CLAIMS, TIMELINE
 from bot.brief.topics import HEADLINE, DraftPoint
 from bot.answer import citations
 from bot.config import Settings
-from bot.schema import Article, Briefing, Quote, Summary
-from bot.answer.sentence_ids import budget_chars
+from bot.schema import Article, Briefing, Chunk, Passage, Quote, Summary
+from bot.answer.sentence_ids import Numbered, budget_chars, number
 
 MAP_MAX_CHARS = 16000  # article text sent per map call; quotes are still checked on all of it
 NOTES_PER_ARTICLE = 8
 REDUCE_MAX_NOTES = 120  # notes sent to the one reduce call; the first of each article go first
 MAP_CONCURRENCY = 4
+MAP_TOKENS_FACTOR = 2  # up to NOTES_PER_ARTICLE notes of ~50 tokens: 2x BOT_LLM_MAX_TOKENS
 REDUCE_TOKENS_FACTOR = 3  # the reduce writes the whole briefing: 3x BOT_LLM_MAX_TOKENS
 FALLBACK_NOTICE = "The language model could not be used, so this is the extractive version."
+UNVERIFIED_NOTICE = ("None of the model's points could be verified against the sources, so this "
+                     "is the extractive version.")
 
 
 @dataclass
@@ -75,7 +83,11 @@ def _chain(settings: Settings, prompt_name: str, max_tokens: int) -> Any:
     from bot.answer.llm import chat_model
 
     model = chat_model(settings, max_tokens)
-    json_mode = model.bind(response_format={"type": "json_object"}).with_fallbacks(
+    # JSON mode goes in the body as is: bound as `response_format`, LangChain parses the reply
+    # with the openai client, which raises on a reply cut off at max_tokens instead of
+    # returning the notes it holds.
+    json_mode = chat_model(settings, max_tokens, {"response_format": {"type": "json_object"}})
+    json_mode = json_mode.with_fallbacks(
         [model], exceptions_to_handle=(openai.BadRequestError, openai.UnprocessableEntityError))
     # A SystemMessage object is taken literally (no template braces to escape in the prompt).
     prompt = ChatPromptTemplate.from_messages([SystemMessage(content=load_prompt(prompt_name)),
@@ -91,7 +103,24 @@ def _json(message: Any) -> Any:
     data = reply_json("", text, partial=cut)
     if data is None:
         raise ValueError("the reply holds no JSON")
+    if cut:
+        _drop_unfinished(data)
     return data
+
+
+def _drop_unfinished(data: Any) -> None:
+    """A reply cut off at max_tokens: the item it was writing (the deepest object in a list at
+    the reply's end: a note, a point) may be cut mid-sentence, so it goes."""
+    last: list | None = None
+    node = data
+    while isinstance(node, (dict, list)) and node:
+        if isinstance(node, list):
+            last = node if isinstance(node[-1], dict) else last
+            node = node[-1]
+        else:
+            node = node[next(reversed(node))]
+    if last is not None:
+        last.pop()
 
 
 def _unreachable(e: Exception) -> bool:
@@ -112,27 +141,47 @@ def _budget(settings: Settings, prompt_name: str, reply_factor: int) -> int:
                         len(load_prompt(prompt_name)) + 200)
 
 
-def _map_input(article: Article, max_notes: int, budget: int = MAP_MAX_CHARS) -> str:
-    head = (f"Title: {article.title}\nPublished: {article.published or 'unknown'}\n"
-            f"Give at most {max_notes} notes.\n\nArticle:\n")
-    return head + article.text[:max(0, min(MAP_MAX_CHARS, budget - len(head)))]
+def _map_input(article: Article, max_notes: int, budget: int = MAP_MAX_CHARS) -> tuple[str, Numbered]:
+    """The map call's input, the article's sentences numbered as for answers (its title and
+    date on the first line), and the span behind every id."""
+    head = f"Give at most {max_notes} notes.\n\n"
+    whole = Passage(Chunk(article.article_id, 0, 0, len(article.text), article.text), article, 1.0, 0)
+    numbered = number([whole], max(0, min(MAP_MAX_CHARS, budget - len(head))))
+    return head + numbered.text, numbered
 
 
-def _notes(article: Article, reply: Any, prefix: str) -> list[Note]:
-    """The notes of one map reply whose quotes are found in the article; the rest dropped."""
+def _notes(article: Article, reply: Any, prefix: str, numbered: Numbered) -> list[Note]:
+    """The notes of one map reply that cite the article: the span of the first sentence id
+    given whose sentence holds the point's figures (or an exact quote found in the article);
+    the rest dropped."""
     raw = reply.get("notes") if isinstance(reply, dict) else None
     out: list[Note] = []
     for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("quote"), str):
+        if not isinstance(item, dict):
             continue
-        span = citations.locate(item["quote"], article.text)
-        if span is None:
-            continue  # a quote the article does not contain: fabricated or garbled
-        quote = Quote(article.article_id, article.text[span[0]:span[1]], span[0])
-        point = item.get("point") if isinstance(item.get("point"), str) else quote.text
-        out.append(Note(f"{prefix}{len(out) + 1}", article, point.strip() or quote.text, quote,
+        point = _str(item.get("point")) or ""
+        quote = _cited(article, item, point, numbered)
+        if quote is None:
+            continue  # no sentence of the article backs it: fabricated, garbled or misnumbered
+        out.append(Note(f"{prefix}{len(out) + 1}", article, point or quote.text, quote,
                         _str(item.get("date")), _str(item.get("claimant"))))
     return out
+
+
+def _cited(article: Article, item: dict, point: str, numbered: Numbered) -> Quote | None:
+    from bot.answer.llm import StatementOut, figures
+
+    try:  # ids as models write them ("1.3", "[1.3]", 3, under "cites"...), read as for answers
+        ids = StatementOut.model_validate({**item, "text": point}).sentences
+    except ValidationError:
+        ids = []
+    spans = [sp for i in ids for sp in numbered.cited(i)]
+    span = next((sp for sp in spans if figures(point) <= figures(sp.text)), None)
+    if span is not None:
+        return Quote(article.article_id, span.text, span.start)
+    if isinstance(item.get("quote"), str) and (found := citations.locate(item["quote"], article.text)):
+        return Quote(article.article_id, article.text[found[0]:found[1]], found[0])
+    return None
 
 
 def _str(value: Any) -> str | None:
@@ -143,15 +192,14 @@ def summarize(settings: Settings, article: Article, max_sentences: int) -> Summa
     """One map call: the notes become the summary. None if the model cannot be used."""
     if max_sentences < 1:
         raise briefing.BriefingError(f"--sentences {max_sentences}: ask for at least 1 sentence")
+    text, numbered = _map_input(article, max_sentences, _budget(settings, "brief-map.txt", 1))
     try:
-        reply = _chain(settings, "brief-map.txt", settings.llm_max_tokens).invoke(
-            {"input": _map_input(article, max_sentences, _budget(settings, "brief-map.txt", 1))})
+        reply = _chain(settings, "brief-map.txt", settings.llm_max_tokens).invoke({"input": text})
     except Exception:  # unreachable, refused, or no JSON: the caller falls back to extractive
         return None
-    notes = _notes(article, reply, "n")[:max_sentences]
+    notes = _notes(article, reply, "n", numbered)[:max_sentences]
     kept = briefing.cite([(n.point, [n.quote], {}) for n in notes], {article.article_id: article}.get)
-    notice = None if kept else "The model's summary could not be verified against the article."
-    return Summary(article.article_id, article.title, [p for p, _ in kept], "llm", notice)
+    return Summary(article.article_id, article.title, [p for p, _ in kept], "llm")
 
 
 # -- reduce ------------------------------------------------------------------------------------
@@ -163,9 +211,10 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
     used at all (the caller falls back to the extractive briefing)."""
     if inp.max_points < 1:
         raise briefing.BriefingError(f"--max-points {inp.max_points}: ask for at least 1 point")
-    chain = _chain(settings, "brief-map.txt", settings.llm_max_tokens)
-    budget = _budget(settings, "brief-map.txt", 1)
-    inputs = [{"input": _map_input(a, NOTES_PER_ARTICLE, budget)} for a in inp.articles]
+    chain = _chain(settings, "brief-map.txt", MAP_TOKENS_FACTOR * settings.llm_max_tokens)
+    budget = _budget(settings, "brief-map.txt", MAP_TOKENS_FACTOR)
+    mapped = [_map_input(a, NOTES_PER_ARTICLE, budget) for a in inp.articles]
+    inputs = [{"input": text} for text, _ in mapped]
     per_article: dict[int, list[Note]] = {}
     failed = 0
     total = len(inputs)
@@ -178,7 +227,7 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
                 return None
             failed += 1
             reply = {}
-        per_article[i] = _notes(inp.articles[i], reply, f"a{i + 1}n")
+        per_article[i] = _notes(inp.articles[i], reply, f"a{i + 1}n", mapped[i][1])
         if progress:
             progress(len(per_article), total + 1)
     if failed == total:

@@ -32,10 +32,10 @@ def summarize(settings: Settings, article: Article, idf: Callable[[str], float],
         from bot.brief import briefing_llm
 
         summary = briefing_llm.summarize(settings, article, max_sentences)
-        if summary is not None:
+        if summary is not None and summary.statements:
             return summary
         fallback = briefing.summarize(article, idf, max_sentences)
-        fallback.notice = briefing_llm.FALLBACK_NOTICE
+        fallback.notice = briefing_llm.FALLBACK_NOTICE if summary is None else briefing_llm.UNVERIFIED_NOTICE
         return fallback
     return briefing.summarize(article, idf, max_sentences)
 
@@ -63,8 +63,10 @@ def write(settings: Settings, inp: briefing.BriefingInput, progress: briefing.Pr
     if mode_of(mode, settings) == "llm":
         from bot.brief import briefing_llm
 
+        asked = inp.notice
         result = briefing_llm.brief(settings, inp, progress)
-        if result is not None:
+        if result is not None and result.citations:
             return result
-        inp.notice = briefing.join_notice(inp.notice, briefing_llm.FALLBACK_NOTICE)
+        why = briefing_llm.FALLBACK_NOTICE if result is None else briefing_llm.UNVERIFIED_NOTICE
+        inp.notice = briefing.join_notice(asked, why)
     return briefing.brief(inp, progress)

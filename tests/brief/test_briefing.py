@@ -340,11 +340,14 @@ def _llm_reply(body: dict) -> Reply:
     user = body["messages"][-1]["content"]
     if "notes on ONE news article" in system:  # map
         if "Seoul says North fired" in user:
-            notes = [{"point": "Seoul called them short-range ballistic missiles.", "quote": TRUE_QUOTE,
+            true_id = _sentence_id(user, TRUE_QUOTE)
+            notes = [{"point": "Seoul called them short-range ballistic missiles.", "sentences": [true_id],
                       "date": "2022-01-27", "claimant": "the South Korean military"},
-                     {"point": "Seoul said they flew 5,000 km.", "quote": FABRICATED,
-                      "date": None, "claimant": "the South Korean military"}]
-        else:
+                     # a figure its sentence does not hold, then a quote the article does not hold
+                     {"point": "Seoul said they flew 5,000 km.", "sentences": [true_id],
+                      "date": None, "claimant": "the South Korean military"},
+                     {"point": "Seoul said so.", "quote": FABRICATED}]
+        else:  # an exact quote instead of an id is read too
             notes = [{"point": "KCNA said the cruise missiles hit a target 1,800 km away.",
                       "quote": "hit a target 1,800 kilometers away on Tuesday", "date": "2022-01-25",
                       "claimant": "KCNA"}]
@@ -362,6 +365,15 @@ def _llm_reply(body: dict) -> Reply:
                    {"claimant": "the South Korean military", "text": "Short-range ballistic missiles.",
                     "notes": ids[:1], "group": 1}],
     }))
+
+
+def _sentence_id(user: str, text: str) -> str:
+    """The id of the numbered sentence of a map call's input that holds `text`."""
+    for line in user.splitlines():
+        sid, _, sentence = line.partition(" ")
+        if sid.startswith("[") and "." in sid and text in json.loads(sentence):
+            return sid.strip("[]")
+    raise AssertionError(f"no sentence with {text!r} was sent")
 
 
 def test_llm_briefing_drops_fabricated_quotes(news):
@@ -390,7 +402,50 @@ def test_llm_summary_drops_fabricated_quote(news):
         summary = bot.summarize(yonhap, max_sentences=3)
     assert summary.mode == "llm"
     assert [p.text for p in summary.statements] == ["Seoul called them short-range ballistic missiles."]
-    assert summary.statements[0].citations[0].quote == TRUE_QUOTE
+    assert TRUE_QUOTE in summary.statements[0].citations[0].quote  # its whole sentence
+    assert_all_verified(bot, summary.statements, exact=False)
+
+
+def test_a_map_reply_cut_off_at_max_tokens_keeps_its_whole_notes(news):
+    # JSON mode through the openai client's parser raised on a cut reply: the 1.5B model's
+    # eight notes ran past max_tokens and the whole briefing fell back.
+    def cut(body: dict) -> Reply:
+        user = body["messages"][-1]["content"]
+        if "notes on ONE news article" not in body["messages"][0]["content"]:
+            return _llm_reply(body)
+        whole = {"point": "Seoul called them short-range ballistic missiles.",
+                 "sentences": [_sentence_id(user, TRUE_QUOTE)]}
+        text = json.dumps({"notes": [whole, {**whole, "point": "Seoul called them short-range"}]})
+        return Reply.text(text[:text.rindex("short-range") + 11], finish_reason="length")
+
+    yonhap = by_title(news)["Seoul says North fired two short-range ballistic missiles"]
+    with OpenAIServer() as server:
+        server.chat_handler = cut
+        bot = Bot(news.settings.with_(openai_base_url=server.base_url))
+        summary = bot.summarize(yonhap, max_sentences=3)
+        assert server.chat_requests[0]["response_format"] == {"type": "json_object"}
+    assert summary.mode == "llm"
+    assert [p.text for p in summary.statements] == ["Seoul called them short-range ballistic missiles."]
+
+
+def test_nothing_verifiable_from_the_model_falls_back_to_extractive(news):
+    # A small model that cites no sentence and garbles its quotes: the reader gets the
+    # extractive summary and briefing, saying why, not an empty one marked "llm".
+    def garbled(body: dict) -> Reply:
+        if "notes on ONE news article" in body["messages"][0]["content"]:
+            return Reply.text(json.dumps({"notes": [{"point": "Missiles were fired.",
+                                                     "quote": "words copied exactly from the article"}]}))
+        return Reply.text(json.dumps({"headline": [{"text": "Missiles were fired.", "notes": ["a1n1"]}]}))
+
+    kyodo = by_title(news)["North Korea says cruise missiles flew 1,800 km"]
+    with OpenAIServer() as server:
+        server.chat_handler = garbled
+        bot = Bot(news.settings.with_(openai_base_url=server.base_url))
+        summary = bot.summarize(kyodo)
+        b = bot.brief(source="kyodo", generated_at=FIXED_TIME)
+    assert summary.mode == b.mode == "extractive" and summary.statements and points(b)
+    assert "could be verified" in summary.notice and "could be verified" in b.notice
+    assert_all_verified(bot, summary.statements, exact=True)
 
 
 def test_llm_briefing_through_a_server_without_json_mode(news):
@@ -409,7 +464,7 @@ def test_llm_briefing_through_a_server_without_json_mode(news):
         sent = [r for r in server.chat_requests if "response_format" not in r]
     assert b.mode == "llm" and "Seoul called them short-range ballistic missiles." in \
         [p.text for p in points(b)]
-    assert [r["max_tokens"] for r in sent] == [300, 300, 900]  # two maps, the reduce
+    assert [r["max_tokens"] for r in sent] == [600, 600, 900]  # two maps (2x), the reduce (3x)
     assert_all_verified(bot, points(b), exact=False)
 
 

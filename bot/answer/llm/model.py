@@ -46,20 +46,22 @@ def shown_url(settings: Settings) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def chat_model(settings: Settings, max_tokens: int | None = None):
+def chat_model(settings: Settings, max_tokens: int | None = None, extra_body: dict | None = None):
     """The chat model, every call bounded by `max_tokens` (BOT_LLM_MAX_TOKENS by default).
 
     `max_tokens` goes in the body as such: LangChain would send `max_completion_tokens`,
     which llama.cpp's and other local servers ignore (a 0.5B model then writes until its
     context is full). A server that cannot be connected to (refused, unknown host) fails at
-    once instead of being retried: only 429/5xx and timeouts are worth waiting for."""
+    once instead of being retried: only 429/5xx and timeouts are worth waiting for.
+    `extra_body`: more of the request's body, sent as is (briefings' JSON mode)."""
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=settings.chat_model,
                       base_url=settings.openai_base_url or OPENAI_BASE_URL,
                       api_key=settings.openai_api_key or NO_KEY,
                       use_responses_api=False, temperature=0,
-                      extra_body={"max_tokens": max_tokens or settings.llm_max_tokens},
+                      extra_body={**(extra_body or {}),
+                                  "max_tokens": max_tokens or settings.llm_max_tokens},
                       http_client=_http_client(),
                       timeout=settings.llm_timeout, max_retries=settings.llm_retries)
 
