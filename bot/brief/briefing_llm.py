@@ -37,7 +37,7 @@ from bot.config import Settings
 from bot.schema import Article, Briefing, Chunk, Passage, Quote, Summary
 from bot.answer.sentence_ids import Numbered, budget_chars, number
 
-MAP_MAX_CHARS = 16000  # article text sent per map call; quotes are still checked on all of it
+MAP_MAX_CHARS = 16000  # article text numbered per map call; a quote is checked on all of it
 NOTES_PER_ARTICLE = 8
 REDUCE_MAX_NOTES = 120  # notes sent to the one reduce call; the first of each article go first
 MAP_CONCURRENCY = 4
@@ -189,7 +189,8 @@ def _str(value: Any) -> str | None:
 
 
 def summarize(settings: Settings, article: Article, max_sentences: int) -> Summary | None:
-    """One map call: the notes become the summary. None if the model cannot be used."""
+    """One map call: the notes become the summary. None if the model cannot be used; no
+    statements if none could be verified (the caller falls back to the extractive summary)."""
     if max_sentences < 1:
         raise briefing.BriefingError(f"--sentences {max_sentences}: ask for at least 1 sentence")
     text, numbered = _map_input(article, max_sentences, _budget(settings, "brief-map.txt", 1))
