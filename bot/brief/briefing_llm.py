@@ -2,10 +2,10 @@
 
 map     one call per article (prompts/brief-map.txt), the article given as numbered sentences
         (bot/answer/sentence_ids.py, as for answers: small models copy an id reliably, a quote
-        rarely): notes, each a point citing sentence ids, its date and claimant. Each id becomes
-        the exact span of its sentence; a note whose ids name no sentence, or whose figures its
-        sentences lack, is dropped before anything else sees it. A note that gives an exact
-        quote instead is read too (the quote must be in the article).
+        rarely): notes, each a point citing sentence ids, its date and claimant. Each note is
+        read as an answer's statement is (ids become exact spans, a wrong id is mended, the
+        guard's rules apply); a note no sentence backs is dropped before anything else sees it.
+        A note that gives an exact quote instead is read too (the quote must be in the article).
 reduce  one call over the surviving notes (prompts/brief-reduce.txt): the briefing's sections,
         each statement naming the notes that support it. A statement's citations are its
         notes' quotes, verified again by the shared verifier in `briefing.assemble`; a statement
@@ -151,9 +151,7 @@ def _map_input(article: Article, max_notes: int, budget: int = MAP_MAX_CHARS) ->
 
 
 def _notes(article: Article, reply: Any, prefix: str, numbered: Numbered) -> list[Note]:
-    """The notes of one map reply that cite the article: the span of the first sentence id
-    given whose sentence holds the point's figures (or an exact quote found in the article);
-    the rest dropped."""
+    """The notes of one map reply that cite the article (`_cited`); the rest dropped."""
     raw = reply.get("notes") if isinstance(reply, dict) else None
     out: list[Note] = []
     for item in raw if isinstance(raw, list) else []:
@@ -169,16 +167,19 @@ def _notes(article: Article, reply: Any, prefix: str, numbered: Numbered) -> lis
 
 
 def _cited(article: Article, item: dict, point: str, numbered: Numbered) -> Quote | None:
-    from bot.answer.llm import StatementOut, figures
+    """The note read as an answer's statement is (bot/answer/llm/draft.py `to_draft`): its ids
+    as models write them, a wrong id mended when one other sentence backs the point, the
+    guard's rules (figures, words, planted instructions back nothing); else its exact quote."""
+    from bot.answer.llm import AnswerOut, StatementOut, to_draft
 
-    try:  # ids as models write them ("1.3", "[1.3]", 3, under "cites"...), read as for answers
-        ids = StatementOut.model_validate({**item, "text": point}).sentences
+    try:
+        statement = StatementOut.model_validate({**item, "text": point})
     except ValidationError:
-        ids = []
-    spans = [sp for i in ids for sp in numbered.cited(i)]
-    span = next((sp for sp in spans if figures(point) <= figures(sp.text)), None)
-    if span is not None:
-        return Quote(article.article_id, span.text, span.start)
+        statement = None
+    if statement is not None and point:
+        draft = to_draft(AnswerOut(statements=[statement]), numbered)
+        if draft.statements and draft.statements[0].quotes:
+            return draft.statements[0].quotes[0]
     if isinstance(item.get("quote"), str) and (found := citations.locate(item["quote"], article.text)):
         return Quote(article.article_id, article.text[found[0]:found[1]], found[0])
     return None

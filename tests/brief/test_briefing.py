@@ -333,6 +333,7 @@ def test_claimants():
 
 TRUE_QUOTE = "The South Korean military said the two projectiles were presumed to be short-range ballistic missiles"
 FABRICATED = "The South Korean military said the missiles flew 5,000 kilometers over Japan"
+TRUE_POINT = "The South Korean military said the projectiles were short-range ballistic missiles."
 
 
 def _llm_reply(body: dict) -> Reply:
@@ -341,7 +342,7 @@ def _llm_reply(body: dict) -> Reply:
     if "notes on ONE news article" in system:  # map
         if "Seoul says North fired" in user:
             true_id = _sentence_id(user, TRUE_QUOTE)
-            notes = [{"point": "Seoul called them short-range ballistic missiles.", "sentences": [true_id],
+            notes = [{"point": TRUE_POINT, "sentences": [true_id],
                       "date": "2022-01-27", "claimant": "the South Korean military"},
                      # a figure its sentence does not hold, then a quote the article does not hold
                      {"point": "Seoul said they flew 5,000 km.", "sentences": [true_id],
@@ -401,7 +402,7 @@ def test_llm_summary_drops_fabricated_quote(news):
         bot = Bot(news.settings.with_(openai_base_url=server.base_url))
         summary = bot.summarize(yonhap, max_sentences=3)
     assert summary.mode == "llm"
-    assert [p.text for p in summary.statements] == ["Seoul called them short-range ballistic missiles."]
+    assert [p.text for p in summary.statements] == [TRUE_POINT]
     assert TRUE_QUOTE in summary.statements[0].citations[0].quote  # its whole sentence
     assert_all_verified(bot, summary.statements, exact=False)
 
@@ -413,10 +414,10 @@ def test_a_map_reply_cut_off_at_max_tokens_keeps_its_whole_notes(news):
         user = body["messages"][-1]["content"]
         if "notes on ONE news article" not in body["messages"][0]["content"]:
             return _llm_reply(body)
-        whole = {"point": "Seoul called them short-range ballistic missiles.",
+        whole = {"point": TRUE_POINT,
                  "sentences": [_sentence_id(user, TRUE_QUOTE)]}
-        text = json.dumps({"notes": [whole, {**whole, "point": "Seoul called them short-range"}]})
-        return Reply.text(text[:text.rindex("short-range") + 11], finish_reason="length")
+        text = json.dumps({"notes": [whole, {**whole, "point": "The South Korean military said"}]})
+        return Reply.text(text[:text.rindex("military said") + 13], finish_reason="length")
 
     yonhap = by_title(news)["Seoul says North fired two short-range ballistic missiles"]
     with OpenAIServer() as server:
@@ -425,7 +426,25 @@ def test_a_map_reply_cut_off_at_max_tokens_keeps_its_whole_notes(news):
         summary = bot.summarize(yonhap, max_sentences=3)
         assert server.chat_requests[0]["response_format"] == {"type": "json_object"}
     assert summary.mode == "llm"
-    assert [p.text for p in summary.statements] == ["Seoul called them short-range ballistic missiles."]
+    assert [p.text for p in summary.statements] == [TRUE_POINT]
+
+
+def test_a_note_citing_a_wrong_sentence_id_is_mended_like_an_answer(news):
+    # The 1.5B model's summary cited "1.6" for the lead sentence's 1,800 km: read as an answer's
+    # statement is, the one sentence that backs the point is cited instead.
+    def wrong_id(body: dict) -> Reply:
+        user = body["messages"][-1]["content"]
+        right = _sentence_id(user, TRUE_QUOTE)
+        wrong = next(f"1.{m}" for m in range(1, 9) if f"1.{m}" != right and f"[1.{m}]" in user)
+        return Reply.text(json.dumps({"notes": [{"point": TRUE_POINT, "sentences": [wrong]}]}))
+
+    yonhap = by_title(news)["Seoul says North fired two short-range ballistic missiles"]
+    with OpenAIServer() as server:
+        server.chat_handler = wrong_id
+        bot = Bot(news.settings.with_(openai_base_url=server.base_url))
+        summary = bot.summarize(yonhap, max_sentences=3)
+    assert summary.mode == "llm" and [p.text for p in summary.statements] == [TRUE_POINT]
+    assert TRUE_QUOTE in summary.statements[0].citations[0].quote
 
 
 def test_nothing_verifiable_from_the_model_falls_back_to_extractive(news):
