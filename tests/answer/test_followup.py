@@ -106,3 +106,19 @@ def test_llm_mode_with_the_model_down_falls_back_to_the_offline_method(two_artic
     llm_bot = Bot(two_articles.settings.with_(openai_base_url="http://127.0.0.1:9/v1"))
     first = llm_bot.ask("What range was claimed?")
     assert "missiles" in llm_bot.standalone_question("How long did they fly?", [first])
+
+
+def test_a_rewrite_that_drops_the_follow_ups_words_is_not_used(two_articles, openai_server):
+    """The 0.5B model rewrote "How long did they fly?" as "How long did North Korea test-fire?":
+    the offline method decides instead; a rewrite that keeps the words is used."""
+    from bot import Bot
+    from tests.openai_server import Reply
+
+    llm_bot = Bot(two_articles.settings.with_(openai_base_url=openai_server.base_url, llm_retries=0))
+    pairs = [("What did North Korea test-fire?", "North Korea test-fired two cruise missiles.")]
+    openai_server.chat_handler = lambda body: Reply.text("How long did North Korea test-fire?")
+    standalone = llm_bot.standalone_question("How long did they fly?", pairs)
+    assert "fly" in standalone and "missiles" in standalone  # the offline carry-over
+    openai_server.chat_handler = lambda body: Reply.text("How long did the cruise missiles fly?")
+    assert llm_bot.standalone_question("How long did they fly?", pairs) == \
+        "How long did the cruise missiles fly?"

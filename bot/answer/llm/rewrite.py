@@ -1,5 +1,6 @@
 """Condensing a follow-up: the model rewrites it to stand alone (prompts/condense.txt), given the
-conversation so far; any fault but a rejected key leaves the question as asked."""
+conversation so far; any fault but a rejected key, or a rewrite that drops the follow-up's own
+words, leaves the question as asked (the offline method then decides)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,17 @@ def condense(question: str, history: list[tuple[str, str]], settings: Settings |
         if fault is e:
             raise
         raise fault from None
-    return _one_line(text) or question
+    rewritten = _one_line(text)
+    return rewritten if rewritten and _keeps_words(question, rewritten) else question
+
+
+def _keeps_words(question: str, rewritten: str) -> bool:
+    """Whether the rewrite keeps the follow-up's own content words, as the prompt asks: the
+    0.5B model rewrote "How long did they fly?" as "How long did North Korea test-fire?"
+    (BENCHMARKS.md, "Real models", fourth pass). A rewrite that drops one is not used."""
+    from bot.answer.guard import content_terms
+
+    return content_terms(question) <= content_terms(rewritten)
 
 
 _LABEL = re.compile(r"^(?:standalone question|question|rewritten(?: question)?)\s*:\s*", re.I)
