@@ -141,7 +141,7 @@ def assemble(drafts: list[DraftPoint], inp: BriefingInput, mode: str,
     dropped = len(drafts) - len(kept)
     notice = inp.notice
     if dropped:
-        notice = join_notice(notice, f"{dropped} point(s) dropped: their quotes were not found in the sources.")
+        notice = join_notice(notice, f"{dropped} point(s) dropped: no verified source backs them.")
     return Briefing(title=briefing_title(inp), generated_at=inp.generated_at,
                     articles=inp.articles, sections=sections, mode=mode, notice=notice)
 

@@ -282,15 +282,26 @@ def _note_line(n: Note) -> str:
     return json.dumps({k: v for k, v in meta.items() if v}, ensure_ascii=False)
 
 
+def _backed(text: str, quotes: list[Quote]) -> bool:
+    """A briefing statement's figures are in the sentences its notes quote (the answer path's
+    figure rule). Its words are not held to the guard's rule: a briefing's headline sums up
+    several notes in words of its own ("North Korea fired missiles this week")."""
+    from bot.answer.llm import figures
+
+    return figures(text) <= figures(" ".join(q.text for q in quotes))
+
+
 def _drafts(reply: Any, by_id: dict[str, Note]) -> list[DraftPoint]:
-    """The reduce reply as draft points: each statement's quotes are its notes' quotes."""
+    """The reduce reply as draft points: each statement's quotes are its notes' quotes, none
+    when those do not back it (`_backed`; it is then dropped, counted in the notice)."""
     if not isinstance(reply, dict):
         return []
     out: list[DraftPoint] = []
 
     def quotes(item: dict) -> list[Quote]:
         ids = item.get("notes") if isinstance(item.get("notes"), list) else []
-        return [by_id[i].quote for i in ids if isinstance(i, str) and i in by_id]
+        found = [by_id[i].quote for i in ids if isinstance(i, str) and i in by_id]
+        return found if _backed(item["text"], found) else []
 
     def items(value: Any) -> list[dict]:
         return [x for x in value if isinstance(x, dict) and isinstance(x.get("text"), str)] \

@@ -363,6 +363,8 @@ def _llm_reply(body: dict) -> Reply:
             {"text": "An invented point.", "notes": ["a9n9"]}]}],
         "timeline": [{"date": "2022-01-25", "text": "Cruise missile test.", "notes": ids[-1:]}],
         "claims": [{"claimant": "KCNA", "text": "1,800 km range.", "notes": ids[-1:], "group": 1},
+                   # a figure the note it cites does not hold
+                   {"claimant": "KCNA", "text": "A 2,500 km range.", "notes": ids[-1:], "group": None},
                    {"claimant": "the South Korean military", "text": "Short-range ballistic missiles.",
                     "notes": ids[:1], "group": 1}],
     }))
@@ -387,6 +389,7 @@ def test_llm_briefing_drops_fabricated_quotes(news):
     assert b.mode == "llm"
     texts = [p.text for p in points(b)]
     assert "Seoul said they flew 5,000 km." not in texts and "An invented point." not in texts
+    assert "A 2,500 km range." not in texts
     assert "Seoul called them short-range ballistic missiles." in texts
     assert all(FABRICATED not in c.quote for c in b.citations)
     assert_all_verified(bot, points(b), exact=False)
