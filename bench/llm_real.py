@@ -159,8 +159,9 @@ def draw(args) -> list[dict]:
         q["set"] = "seed"
         q.setdefault("is_impossible", False)
     rng = random.Random(args.seed)
-    s11 = [q for q in load_questions("squad11") if q["fold"] == "B"]
-    s20 = [q for q in load_questions("squad20") if q["fold"] == "B" and q["is_impossible"]]
+    fold = getattr(args, "fold", "B")
+    s11 = [q for q in load_questions("squad11") if q["fold"] == fold]
+    s20 = [q for q in load_questions("squad20") if q["fold"] == fold and q["is_impossible"]]
     return seed[:args.seeds] + rng.sample(s11, args.squad11) + rng.sample(s20, args.squad20)
 
 
@@ -333,8 +334,9 @@ def report(args, rows: list[dict], extras: dict) -> None:
         why.update(r["reasons"])
     ratio = [r["total_s"] / r["model_s"] for r in rows if r["model_s"] > 0]
     sets = Counter(r["set"] for r in rows)
+    fold = getattr(args, "fold", "B")
     print(f"\n#### {args.label}: {len(rows)} questions ({sets['seed']} seed, {sets['squad11']} squad11 "
-          f"fold B, {sets['squad20']} squad20 fold B unanswerable), k={args.k}"
+          f"fold {fold}, {sets['squad20']} squad20 fold {fold} unanswerable), k={args.k}"
           + (f", BOT_LLM_SENTENCES={args.sentences}" if getattr(args, "sentences", 1) != 1 else "") + "\n")
     print("| measure | value |\n|---|---|")
     share = lambda a, b: f"{a}/{b} = {a / b:.2f}" if b else "n/a"  # noqa: E731
@@ -389,6 +391,8 @@ def main() -> None:
     ap.add_argument("--squad11", type=int, default=40)
     ap.add_argument("--squad20", type=int, default=20)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--fold", choices=["A", "B"], default="B", help="the fold the SQuAD questions "
+                    "are drawn from: A to choose between variants, B to report")
     ap.add_argument("--start", type=int, default=0, help="skip the first N drawn questions "
                     "(to finish an interrupted run)")
     ap.add_argument("--k", type=int, default=3)
