@@ -221,7 +221,7 @@ def _echoing_model(body: dict) -> Reply:
     """A model that repeats its key: in the answer it streams and in rewritten questions."""
     key = SECRETS["OPENAI_API_KEY"]
     if not body.get("tools") and "Rewrite the follow-up" in json.dumps(body):
-        return Reply.text(f"What range was claimed (auth {key})?")
+        return Reply.text(f"What did it say about the range claimed (auth {key})?")
     from tests.answer.test_llm import RANGE_QUOTE, answer_args, pid_with
 
     return Reply.tool_call("answer", answer_args(
@@ -247,7 +247,7 @@ def test_a_model_echoing_its_key_never_shows_it_in_drafts_searched_or_history(
     # A chat follow-up prints the model's rewritten question, and stores it.
     r = run_cli("chat", env=env, cwd=tmp_path,
                 input="What range was claimed?\nAnd what did it say?\n/history\n")
-    assert "(searched: What range was claimed (auth (hidden))?)" in r.stdout, r.stdout
+    assert "(searched: What did it say about the range claimed (auth (hidden))?)" in r.stdout, r.stdout
     assert_clean(r.stdout + r.stderr, "tok-12345678")
     with sqlite3.connect(tmp_path / "store" / "chat.sqlite3") as db:
         stored = json.dumps(db.execute("SELECT * FROM turns").fetchall())
