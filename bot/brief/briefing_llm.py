@@ -298,9 +298,12 @@ def _drafts(reply: Any, by_id: dict[str, Note]) -> list[DraftPoint]:
         return []
     out: list[DraftPoint] = []
 
-    def quotes(item: dict) -> list[Quote]:
+    def cited(item: dict) -> list[Note]:
         ids = item.get("notes") if isinstance(item.get("notes"), list) else []
-        found = [by_id[i].quote for i in ids if isinstance(i, str) and i in by_id]
+        return [by_id[i] for i in ids if isinstance(i, str) and i in by_id]
+
+    def quotes(item: dict) -> list[Quote]:
+        found = [n.quote for n in cited(item)]
         return found if _backed(item["text"], found) else []
 
     def items(value: Any) -> list[dict]:
@@ -321,5 +324,17 @@ def _drafts(reply: Any, by_id: dict[str, Note]) -> list[DraftPoint]:
     for item in items(reply.get("claims")):
         group = item.get("group") if isinstance(item.get("group"), int) else None
         out.append(("claims", CLAIMS, item["text"], quotes(item),
-                    {"claimant": _str(item.get("claimant")), "group": group}))
+                    {"claimant": _claimant(_str(item.get("claimant")), cited(item)), "group": group}))
     return out
+
+
+def _claimant(named: str | None, notes: list[Note]) -> str | None:
+    """Who a claim is shown as made by: the name the model gives when a note it cites
+    attributes the claim to the same claimant (in the note or in its sentence), else the notes'
+    own claimant. The model must not move a claim from one claimant to another."""
+    from bot.brief.claims import claimant, same
+
+    known = [c for n in notes for c in (n.claimant, claimant(n.quote.text)) if c]
+    if named and any(same(named, c) for c in known):
+        return named
+    return known[0] if known else None

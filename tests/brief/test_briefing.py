@@ -365,7 +365,8 @@ def _llm_reply(body: dict) -> Reply:
         "claims": [{"claimant": "KCNA", "text": "1,800 km range.", "notes": ids[-1:], "group": 1},
                    # a figure the note it cites does not hold
                    {"claimant": "KCNA", "text": "A 2,500 km range.", "notes": ids[-1:], "group": None},
-                   {"claimant": "the South Korean military", "text": "Short-range ballistic missiles.",
+                   # the South Korean military's claim, moved to KCNA by the model
+                   {"claimant": "KCNA", "text": "Short-range ballistic missiles.",
                     "notes": ids[:1], "group": 1}],
     }))
 
@@ -395,6 +396,7 @@ def test_llm_briefing_drops_fabricated_quotes(news):
     assert_all_verified(bot, points(b), exact=False)
     claims = next(s for s in b.sections if s.kind == "claims").statements
     assert {p.group for p in claims} == {1} and len(claims) == 2
+    assert [p.claimant for p in claims] == ["KCNA", "the South Korean military"]
     assert "dropped" in (b.notice or "")
 
 
