@@ -22,7 +22,7 @@ and says so; nothing of the error (let alone the key) is shown.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -245,8 +245,9 @@ def brief(settings: Settings, inp: briefing.BriefingInput,
     if progress:
         progress(total + 1, total + 1)
     drafts = _drafts(reply, by_id)
-    if failed:
-        inp.notice = briefing.join_notice(inp.notice, f"{failed} article(s) gave no usable notes.")
+    if failed:  # said in this briefing's notice; the caller's input stays as asked
+        inp = replace(inp, notice=briefing.join_notice(inp.notice,
+                                                      f"{failed} article(s) gave no usable notes."))
     lookup = {a.article_id: a for a in inp.articles}.get
     return briefing.assemble(drafts, inp, "llm", lookup)
 

@@ -4,6 +4,7 @@ asked for, else (and when the model fails) the extractive method (bot/brief/brie
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
@@ -63,10 +64,9 @@ def write(settings: Settings, inp: briefing.BriefingInput, progress: briefing.Pr
     if mode_of(mode, settings) == "llm":
         from bot.brief import briefing_llm
 
-        asked = inp.notice
         result = briefing_llm.brief(settings, inp, progress)
         if result is not None and result.citations:
             return result
         why = briefing_llm.FALLBACK_NOTICE if result is None else briefing_llm.UNVERIFIED_NOTICE
-        inp.notice = briefing.join_notice(asked, why)
+        inp = replace(inp, notice=briefing.join_notice(inp.notice, why))
     return briefing.brief(inp, progress)

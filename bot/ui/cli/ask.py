@@ -12,6 +12,8 @@ import typer
 from bot.ui import terminal
 from bot.ui.cli.common import ANSWER_FORMATS, DATES, app, choice, err, examples, fail, out, settings_of
 
+NO_WARM_BOT = "no warm bot serves this store"
+
 
 @app.command("ask", epilog=examples("bot ask \"What range was claimed?\" --since 7d --format md",
                                      "echo \"What range was claimed?\" | bot ask"))
@@ -158,7 +160,7 @@ def serve_cmd(
     if stop:
         stopped = warm.stop(settings)
         out.print(f"stopped the warm bot of {Path(settings.store_dir).absolute()}" if stopped
-                  else "no warm bot serves this store", markup=False)
+                  else NO_WARM_BOT, markup=False)
         return
     if status:
         out.print(_status_line(warm.status(settings)), markup=False)
@@ -174,7 +176,7 @@ def serve_cmd(
 
 def _status_line(status: dict[str, Any] | None) -> str:
     if status is None:
-        return "no warm bot serves this store"
+        return NO_WARM_BOT
     p = status.get("prepared", {})
     bound = " (stopped at its bound)" if p.get("full") else ""
     return (f"a warm bot serves this store: {status['answered']} question(s) answered; "
