@@ -48,6 +48,12 @@ UNVERIFIED_NOTICE = ("None of the model's points could be verified against the s
                      "is the extractive version.")
 
 
+def fallback_notice(result: object | None) -> str:
+    """Why the extractive version is shown: the model could not be used (None), or nothing it
+    wrote could be verified."""
+    return FALLBACK_NOTICE if result is None else UNVERIFIED_NOTICE
+
+
 @dataclass
 class Note:
     id: str

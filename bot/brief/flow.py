@@ -36,7 +36,7 @@ def summarize(settings: Settings, article: Article, idf: Callable[[str], float],
         if summary is not None and summary.statements:
             return summary
         fallback = briefing.summarize(article, idf, max_sentences)
-        fallback.notice = briefing_llm.FALLBACK_NOTICE if summary is None else briefing_llm.UNVERIFIED_NOTICE
+        fallback.notice = briefing_llm.fallback_notice(summary)
         return fallback
     return briefing.summarize(article, idf, max_sentences)
 
@@ -67,6 +67,6 @@ def write(settings: Settings, inp: briefing.BriefingInput, progress: briefing.Pr
         result = briefing_llm.brief(settings, inp, progress)
         if result is not None and result.citations:
             return result
-        why = briefing_llm.FALLBACK_NOTICE if result is None else briefing_llm.UNVERIFIED_NOTICE
+        why = briefing_llm.fallback_notice(result)
         inp = replace(inp, notice=briefing.join_notice(inp.notice, why))
     return briefing.brief(inp, progress)
